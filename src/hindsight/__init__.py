@@ -1,0 +1,99 @@
+"""hindsight: make ML failure productive and loud.
+
+Record experiments with their hypothesis and criteria, capture and diagnose every
+failure, remember the lessons, and measure how well a team learns::
+
+    import hindsight
+
+    with hindsight.experiment("mf-baseline", hypothesis="MF beats popularity",
+                              criteria={"ctr": ">= 0.60"}) as exp:
+        exp.log_metric("ctr", 0.63)
+
+Names load lazily so ``import hindsight`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "experiment": "hindsight.ledger",
+    "track": "hindsight.ledger",
+    "run_experiment": "hindsight.ledger",
+    "learning_metrics": "hindsight.api",
+    "Ledger": "hindsight.ledger",
+    "Experiment": "hindsight.ledger",
+    "get_ledger": "hindsight.ledger",
+    "set_ledger": "hindsight.ledger",
+    "record_failure": "hindsight.api",
+    "similar_failures": "hindsight.api",
+    "add_lesson": "hindsight.api",
+    "Lesson": "hindsight.ledger",
+    "PostMortem": "hindsight.ledger",
+    "draft_postmortem": "hindsight.api",
+    "diagnose": "hindsight.diagnose",
+    "fingerprint": "hindsight.diagnose",
+    "Settings": "hindsight.config",
+    "open_store": "hindsight.store",
+}
+
+__all__ = [
+    "Experiment",
+    "Ledger",
+    "Lesson",
+    "PostMortem",
+    "Settings",
+    "__version__",
+    "add_lesson",
+    "diagnose",
+    "draft_postmortem",
+    "experiment",
+    "fingerprint",
+    "get_ledger",
+    "learning_metrics",
+    "open_store",
+    "record_failure",
+    "run_experiment",
+    "set_ledger",
+    "similar_failures",
+    "track",
+]
+
+if TYPE_CHECKING:
+    from hindsight.api import (
+        add_lesson,
+        draft_postmortem,
+        learning_metrics,
+        record_failure,
+        similar_failures,
+    )
+    from hindsight.config import Settings
+    from hindsight.diagnose import diagnose, fingerprint
+    from hindsight.ledger import (
+        Experiment,
+        Ledger,
+        Lesson,
+        PostMortem,
+        experiment,
+        get_ledger,
+        run_experiment,
+        set_ledger,
+        track,
+    )
+    from hindsight.store import open_store
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hindsight' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,1 @@
+"""The ``hindsight`` command line (Typer + Rich), one module per command group."""

@@ -1,0 +1,276 @@
+"""Commands over experiments: run, ls, show, similar, export, metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.panel import Panel
+from rich.table import Table
+
+from hindsight.api import similar_failures
+from hindsight.cli.common import (
+    ago,
+    console,
+    err_console,
+    get_cli_ledger,
+    load_config_file,
+    parse_criteria_options,
+    parse_since,
+    print_json,
+    status_style,
+)
+from hindsight.ledger import (
+    ExperimentRecord,
+    SimilarFailure,
+    experiment_markdown,
+    export_markdown,
+    learning_metrics,
+    run_command,
+)
+from hindsight.ledger.explain import similar_text
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+ProjectOpt = Annotated[str | None, typer.Option("--project", "-p", help="Only this project.")]
+SinceOpt = Annotated[
+    str | None, typer.Option("--since", help="Only since: 7d, 24h, 2w or an ISO date.")
+]
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the app."""
+    app.command("run", context_settings={"allow_interspersed_args": False})(run)
+    app.command("ls")(ls)
+    app.command("show")(show)
+    app.command("similar")(similar)
+    app.command("export")(export)
+    app.command("metrics")(metrics)
+
+
+def run(
+    command: Annotated[list[str], typer.Argument(help="The command to run, after --.")],
+    name: Annotated[str | None, typer.Option(help="Experiment name (default: the program).")] = None,
+    hypothesis: Annotated[str, typer.Option(help="What you expect and why.")] = "",
+    approach: Annotated[str, typer.Option(help="How you test it.")] = "",
+    config: Annotated[
+        Path | None, typer.Option(help="Config file (JSON or TOML) stored with the run.")
+    ] = None,
+    criteria: Annotated[
+        list[str] | None, typer.Option("--criteria", "-c", help="Criterion like 'acc>=0.9'; repeat.")
+    ] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="Approach tag; repeat.")] = None,
+    project: ProjectOpt = None,
+    builds_on: Annotated[
+        list[str] | None, typer.Option("--builds-on", help="Experiment id this continues.")
+    ] = None,
+    applies: Annotated[
+        list[str] | None, typer.Option("--applies", help="Lesson id this run applies.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="Do not print the failure analysis.")] = False,
+) -> None:
+    """Run any command as a recorded experiment and exit with its exit code.
+
+    Output streams through; a non-zero exit is diagnosed from the log. The command
+    can write final metrics as JSON to $HINDSIGHT_METRICS_FILE to be judged against
+    --criteria. Example: hindsight run --name train -c 'acc>=0.9' -- python train.py
+    """
+    result = run_command(
+        get_cli_ledger(),
+        command,
+        name=name,
+        hypothesis=hypothesis,
+        approach=approach,
+        config=load_config_file(config),
+        criteria=parse_criteria_options(criteria),
+        tags=tag or [],
+        project=project,
+        builds_on=builds_on or [],
+        applies=applies or [],
+        quiet=quiet,
+    )
+    r = result.record
+    err_console.print(
+        f"hindsight: {r.id} {status_style(r.status, r.outcome)} in {r.duration_s or 0:.1f}s"
+        + (f" — {r.outcome_reason}" if r.outcome_reason else "")
+    )
+    raise typer.Exit(result.exit_code)
+
+
+def ls(
+    failed: Annotated[bool, typer.Option("--failed", help="Only crashed, killed or failed.")] = False,
+    project: ProjectOpt = None,
+    since: SinceOpt = None,
+    status: Annotated[
+        list[str] | None, typer.Option(help="running, finished, crashed or killed; repeat.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """List experiments, newest first."""
+    exps = get_cli_ledger().experiments(
+        project=project, since=parse_since(since), failed=failed, status=status, limit=limit
+    )
+    if as_json:
+        print_json([e.to_dict() for e in exps])
+        return
+    table = Table(title=f"{len(exps)} experiment(s)", show_lines=False)
+    for col in ("id", "name", "project", "status / outcome", "started", "duration", "why"):
+        table.add_column(col, overflow="fold")
+    for e in exps:
+        table.add_row(
+            e.id, e.name, e.project, status_style(e.status, e.outcome), ago(e.started_at),
+            f"{e.duration_s:.1f}s" if e.duration_s is not None else "—",
+            (e.outcome_reason or "")[:80],
+        )
+    console.print(table)
+
+
+def show(
+    record_id: Annotated[str, typer.Argument(help="Experiment id (or a unique prefix).")],
+    md: Annotated[bool, typer.Option("--md", help="Print Markdown.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show an experiment; a failed one with its diagnosis and similar past failures."""
+    ledger = get_cli_ledger()
+    kind, full = ledger.resolve(record_id)
+    if kind == "postmortem":
+        from hindsight.cli.postmortem import show as pm_show
+
+        pm_show(full, as_json=as_json)
+        return
+    if kind == "failure":
+        f = ledger.failure_record(full)
+        similar = similar_failures(full, ledger=ledger)
+        if as_json:
+            print_json({"failure": f.to_dict(), "similar": [s.to_dict() for s in similar]})
+            return
+        if f.experiment_id:
+            full = f.experiment_id
+        else:
+            console.print(Panel(f"{f.title}\n{f.diagnosis.get('likely_cause')}", title=f.id))
+            _print_similar(similar)
+            return
+    if kind == "lesson":
+        les = ledger.lessons_by_id([full])[0]
+        if as_json:
+            print_json(les.to_dict())
+        else:
+            console.print(Panel(les.text, title=f"lesson {les.id}"))
+            console.print(f"from: {', '.join(les.sources) or '—'}; applied by: "
+                          f"{', '.join(les.applied_by) or 'nobody yet'}")
+        return
+    if md:
+        console.out(experiment_markdown(ledger, full), highlight=False)
+        return
+    e = ledger.experiment_record(full)
+    similar = similar_failures(e.id, ledger=ledger) if e.failure_id else []
+    if as_json:
+        data = e.to_dict()
+        data["failure"] = ledger.failure_record(e.failure_id).to_dict() if e.failure_id else None
+        data["similar"] = [s.to_dict() for s in similar]
+        data["lessons"] = [les.to_dict() for les in ledger.lessons_for([e.id])]
+        data["next_steps"] = [n["text"] for n in ledger.store.notes(e.id)]
+        print_json(data)
+        return
+    _print_experiment(e)
+    if e.failure_id:
+        f = ledger.failure_record(e.failure_id)
+        d = f.diagnosis
+        body = [f"[bold]{f.title}[/]", f"[bold]{d.get('category')}[/] — {d.get('title')}",
+                f"likely cause: {d.get('likely_cause')}"]
+        body += [f"[yellow]config:[/] {i.get('message')}" for i in d.get("config_issues") or []]
+        body += [f"try: {r}" for r in d.get("recommendations") or []]
+        console.print(Panel("\n".join(body), title=f"failure {f.id}", border_style="red"))
+        _print_similar(similar)
+    lessons = ledger.lessons_for([e.id])
+    for les in lessons:
+        console.print(f"lesson {les.id}: {les.text}")
+    for n in ledger.store.notes(e.id):
+        console.print(f"next step: {n['text']}")
+
+
+def _print_experiment(e: ExperimentRecord) -> None:
+    lines = [
+        f"{status_style(e.status, e.outcome)}  project {e.project}  started {ago(e.started_at)}"
+        f"  duration {e.duration_s or 0:.1f}s",
+        f"hypothesis: {e.hypothesis or '—'}",
+    ]
+    if e.approach:
+        lines.append(f"approach: {e.approach}")
+    if e.tags:
+        lines.append(f"tags: {', '.join(e.tags)}")
+    if e.config:
+        lines.append("config: " + ", ".join(f"{k}={v}" for k, v in e.config.items()))
+    if e.outcome_reason:
+        lines.append(f"outcome: {e.outcome_reason}")
+    console.print(Panel("\n".join(lines), title=f"{e.name} ({e.id})"))
+    if e.verdicts:
+        t = Table("criterion", "value", "verdict")
+        for v in e.verdicts:
+            colour = {"met": "green", "missed": "red"}.get(v["verdict"], "yellow")
+            value = "—" if v["value"] is None else f"{v['value']:.4g}"
+            t.add_row(f"{v['metric']} {v['op']} {v['threshold']:g}", value,
+                      f"[{colour}]{v['verdict']}[/]")
+        console.print(t)
+
+
+def _print_similar(similar: list[SimilarFailure]) -> None:
+    if not similar:
+        console.print("[dim]No similar past failures.[/]")
+        return
+    console.print("[bold]Similar past failures[/]")
+    for s in similar:
+        console.print(similar_text(s, indent="  "), highlight=False, markup=False)
+
+
+def similar(
+    record_id: Annotated[str, typer.Argument(help="A failure or experiment id.")],
+    k: Annotated[int, typer.Option("-k", help="How many.")] = 5,
+    as_json: JsonOpt = False,
+) -> None:
+    """Past failures most like this one, with their lessons and fixes."""
+    found = similar_failures(record_id, k=k, ledger=get_cli_ledger())
+    if as_json:
+        print_json([s.to_dict() for s in found])
+        return
+    _print_similar(found)
+
+
+def export(
+    md: Annotated[Path, typer.Option("--md", help="Folder for one Markdown page per experiment.")],
+    project: ProjectOpt = None,
+) -> None:
+    """Export experiments as Markdown pages with an index."""
+    paths = export_markdown(get_cli_ledger(), md, project=project)
+    console.print(f"wrote {len(paths)} file(s) to {md}")
+
+
+def metrics(project: ProjectOpt = None, since: SinceOpt = None, as_json: JsonOpt = False) -> None:
+    """Learning metrics: velocity, recovery time, lessons applied, repeats, innovation."""
+    m = learning_metrics(get_cli_ledger(), project=project, since=parse_since(since))
+    if as_json:
+        print_json(m.to_dict())
+        return
+    t = Table(title=f"Learning metrics{' — ' + project if project else ''}", show_header=True)
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    t.add_column("behind it")
+
+    def pct(x: float | None) -> str:
+        return "—" if x is None else f"{x:.0%}"
+
+    t.add_row("experiment velocity", f"{m.velocity_per_week:.1f}/week",
+              f"{m.experiments} experiments over {m.weeks:.1f} week(s)")
+    rec = "—" if m.recovery_hours_median is None else f"{m.recovery_hours_median:.2f} h"
+    t.add_row("failure recovery time (median)", rec,
+              f"{m.recoveries} recovered, {m.unrecovered} not yet")
+    t.add_row("lesson application rate", pct(m.lesson_application_rate),
+              f"{m.lessons_applied} of {m.lessons} lessons applied")
+    t.add_row("repeat-failure rate", pct(m.repeat_failure_rate),
+              f"{m.repeat_failures} of {m.failures} failures had a known lesson")
+    t.add_row("innovation index", pct(m.innovation_index),
+              f"{m.innovative_experiments} experiments introduced a new approach tag")
+    t.add_row("[bold]learning efficiency[/]", f"[bold]{m.learning_efficiency:.2f}[/]",
+              "0.3·apply + 0.3·(1-repeat) + 0.2·innovation + 0.2·min(velocity/10, 1)")
+    console.print(t)

@@ -1,0 +1,127 @@
+"""Settings from the environment or ``hindsight.toml``.
+
+Precedence, highest first: keyword overrides, environment variables, the
+``[hindsight]`` table of ``hindsight.toml`` (in the working directory, or the
+file named by ``HINDSIGHT_CONFIG``), then defaults.
+
+============================  ===================  ======================================
+environment variable          hindsight.toml key   default
+============================  ===================  ======================================
+HINDSIGHT_HOME                home                 ./.hindsight
+HINDSIGHT_STORE               store                sqlite:///<home>/hindsight.db
+HINDSIGHT_PROJECT             project              default
+HINDSIGHT_HEARTBEAT           heartbeat_s          15 (seconds between heartbeats)
+HINDSIGHT_STALE_AFTER         stale_after_s        120 (silent runs are marked crashed)
+HINDSIGHT_MLFLOW_TRACKING_URI mlflow_tracking_uri  unset (no mirroring to MLflow)
+============================  ===================  ======================================
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from hindsight.errors import ConfigError
+
+__all__ = ["Settings"]
+
+_ENV = {
+    "home": "HINDSIGHT_HOME",
+    "store": "HINDSIGHT_STORE",
+    "project": "HINDSIGHT_PROJECT",
+    "heartbeat_s": "HINDSIGHT_HEARTBEAT",
+    "stale_after_s": "HINDSIGHT_STALE_AFTER",
+    "mlflow_tracking_uri": "HINDSIGHT_MLFLOW_TRACKING_URI",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where hindsight keeps its records and how it behaves; a frozen value."""
+
+    home: Path = Path(".hindsight")
+    store: str | None = None
+    project: str = "default"
+    heartbeat_s: float = 15.0
+    stale_after_s: float = 120.0
+    mlflow_tracking_uri: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.heartbeat_s <= 0:
+            raise ConfigError(
+                f"heartbeat_s must be a positive number of seconds. Got {self.heartbeat_s}."
+            )
+        if self.stale_after_s <= self.heartbeat_s:
+            raise ConfigError(
+                f"stale_after_s ({self.stale_after_s}) must be larger than heartbeat_s "
+                f"({self.heartbeat_s}), or live runs would be marked crashed. "
+                "Raise HINDSIGHT_STALE_AFTER or lower HINDSIGHT_HEARTBEAT."
+            )
+        if not self.project:
+            raise ConfigError("project must be a non-empty name. Set HINDSIGHT_PROJECT.")
+
+    @property
+    def store_url(self) -> str:
+        """The SQLAlchemy URL of the store; SQLite under ``home`` unless set."""
+        if self.store:
+            return self.store
+        return f"sqlite:///{self.home / 'hindsight.db'}"
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Read settings from hindsight.toml and the environment, then apply overrides."""
+        values: dict[str, Any] = {}
+        values.update(_read_toml())
+        for name, var in _ENV.items():
+            raw = os.environ.get(var)
+            if raw not in (None, ""):
+                values[name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**_coerce(values))
+
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with some fields changed."""
+        return replace(self, **_coerce(changes))
+
+
+def _read_toml() -> dict[str, Any]:
+    path = Path(os.environ.get("HINDSIGHT_CONFIG", "hindsight.toml"))
+    if not path.is_file():
+        if "HINDSIGHT_CONFIG" in os.environ:
+            raise ConfigError(
+                f"HINDSIGHT_CONFIG points at {path}, which is not a file. "
+                "Fix the path or unset HINDSIGHT_CONFIG."
+            )
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}. Fix the file.") from exc
+    table = data.get("hindsight", data)
+    if not isinstance(table, dict):
+        raise ConfigError(f"[hindsight] in {path} must be a table.")
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(
+            f"Unknown key(s) {unknown} in {path}. Known keys: {sorted(known)}."
+        )
+    return dict(table)
+
+
+def _coerce(values: dict[str, Any]) -> dict[str, Any]:
+    out = dict(values)
+    if "home" in out:
+        out["home"] = Path(out["home"]).expanduser()
+    for name in ("heartbeat_s", "stale_after_s"):
+        if name in out:
+            try:
+                out[name] = float(out[name])
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(
+                    f"{name} must be a number of seconds. Got {out[name]!r}."
+                ) from exc
+    return out

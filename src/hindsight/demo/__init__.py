@@ -1,0 +1,1 @@
+"""Self-contained demo of hindsight: a recommendation team's journey replayed with real training."""

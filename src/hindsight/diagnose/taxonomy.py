@@ -1,0 +1,290 @@
+"""The failure taxonomy: why ML jobs fail, as stable category ids with default advice.
+
+The categories follow what empirical studies of real deep-learning job failures found
+to be the common root causes, merged to a size that a rules engine can tell apart:
+
+- Ru Zhang, Wencong Xiao, Hongyu Zhang, Yu Liu, Haoxiang Lin, Mao Yang. "An Empirical
+  Study on Program Failures of Deep Learning Jobs". ICSE 2020. 4960 failed jobs on
+  Microsoft's Philly cluster; failures split into execution environment (paths,
+  libraries, permissions), data, deep-learning specific (GPU out of memory, shapes,
+  framework API misuse, NaN loss) and general code errors.
+- Md Johirul Islam, Giang Nguyen, Rangeet Pan, Hridesh Rajan. "A Comprehensive Study
+  on Deep Learning Bug Characteristics". ESEC/FSE 2019. Bugs in Caffe, Keras,
+  TensorFlow, Theano and Torch programs: API misuse, data flow, structural bugs,
+  crashes from shape and type mismatches.
+- Gao et al. (2023), an empirical study of failed deep-learning and large-model jobs
+  on a production platform: at scale, infrastructure failures dominate (NCCL and
+  other collective-communication errors, GPU and driver faults, network, storage,
+  preemption by the scheduler).
+
+Categories are data (:data:`CATEGORIES`), not code branches, so the ledger can store
+the id and later versions can reword titles and advice without touching the classifier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Literal, cast
+
+from hindsight.errors import DiagnosisError
+
+__all__ = ["CATEGORIES", "GROUPS", "Category", "CategoryInfo", "Group", "category_info"]
+
+Group = Literal["env", "code", "data", "dl", "infra", "unknown"]
+
+GROUPS: tuple[Group, ...] = ("env", "code", "data", "dl", "infra", "unknown")
+
+
+class Category(StrEnum):
+    """Stable ids of failure categories; ``str(Category.DL_GPU_OOM) == "dl.gpu_oom"``."""
+
+    ENV_DEPENDENCY = "env.dependency"
+    ENV_PATH = "env.path"
+    ENV_CONFIG = "env.config"
+    CODE_ERROR = "code.error"
+    DATA_ERROR = "data.error"
+    DL_GPU_OOM = "dl.gpu_oom"
+    DL_CPU_OOM = "dl.cpu_oom"
+    DL_SHAPE_MISMATCH = "dl.shape_mismatch"
+    DL_NAN_DIVERGENCE = "dl.nan_divergence"
+    DL_API_MISUSE = "dl.api_misuse"
+    INFRA_DISK_FULL = "infra.disk_full"
+    INFRA_NETWORK = "infra.network"
+    INFRA_GPU_DRIVER = "infra.gpu_driver"
+    INFRA_DISTRIBUTED = "infra.distributed"
+    INFRA_PREEMPTION = "infra.preemption"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryInfo:
+    """What a category means and what to do about it by default.
+
+    >>> CATEGORIES["dl.gpu_oom"].group
+    'dl'
+    """
+
+    id: Category
+    group: Group
+    title: str
+    description: str
+    likely_cause: str
+    recommendations: tuple[str, ...]
+
+
+def _info(
+    cat: Category, title: str, description: str, likely_cause: str, *recs: str
+) -> CategoryInfo:
+    group = cast(Group, cat.value.split(".", 1)[0])
+    return CategoryInfo(cat, group, title, description, likely_cause, tuple(recs))
+
+
+_ALL = (
+    _info(
+        Category.ENV_DEPENDENCY,
+        "Missing or incompatible dependency",
+        "A package, shared library or toolkit the job imports is absent, or its installed "
+        "version does not match what the code or another binary was built against.",
+        "The environment the job ran in lacks a package, or has a version that does not "
+        "match the code or the compiled extensions.",
+        "Install the missing package into the job's environment (the one `python -m pip` "
+        "sees), not only on your workstation.",
+        "Pin versions in a lock file or requirements.txt and rebuild the image so "
+        "every run gets the same environment.",
+        "For CUDA builds, match the framework wheel to the driver and toolkit "
+        "(e.g. the torch index URL for your CUDA version).",
+        "Print `pip freeze` at job start so the next failure shows the exact versions.",
+    ),
+    _info(
+        Category.ENV_PATH,
+        "File or directory not found or not accessible",
+        "A path to code, configuration, data or a checkpoint does not exist where the job "
+        "looked, or the job lacks permission to read or write it.",
+        "A path the job used does not exist in the job's working directory or mount, or "
+        "is not readable/writable by the job's user.",
+        "Check the path from inside the job (working directory, mounts, relative vs. "
+        "absolute paths).",
+        "Build paths from one configurable root (e.g. a DATA_DIR setting) instead of "
+        "hard-coding them.",
+        "Check permissions and ownership of the directory the job writes to.",
+        "Fail fast: validate input and output paths before the expensive part starts.",
+    ),
+    _info(
+        Category.ENV_CONFIG,
+        "Invalid configuration, argument or environment variable",
+        "The job was started with arguments, a config file or environment variables that "
+        "a script or library rejected.",
+        "A command-line argument, config value or environment variable is missing, "
+        "misspelled or out of the range the code accepts.",
+        "Compare the failing config with the last one that worked (the ledger's config "
+        "diff shows it).",
+        "Validate the config at start-up, with the allowed range in the error message.",
+        "Check for renamed or removed options after a library upgrade.",
+        "Make required environment variables explicit in the launch script.",
+    ),
+    _info(
+        Category.CODE_ERROR,
+        "Bug in the code",
+        "A general programming error: wrong types, missing attributes or names, bad "
+        "indexing, syntax errors, failed assertions.",
+        "The code has a bug that a test or a quick run on a small input would catch.",
+        "Reproduce it on a tiny input (a few rows, one batch, one step) and fix the "
+        "failing line shown in the traceback.",
+        "Add a smoke test that runs one training step before launching long jobs.",
+        "Run a type checker and linter over the training code before submitting.",
+    ),
+    _info(
+        Category.DATA_ERROR,
+        "Problem in the data",
+        "The data is corrupt, unreadable, empty, has missing columns or values, "
+        "unexpected types, or labels outside the expected range.",
+        "The input data does not match what the code expects.",
+        "Validate the dataset against a reference profile before training "
+        "(schema, nulls, ranges, categories).",
+        "Look at the rows or files named in the error and find where they came from.",
+        "Impute or drop missing values, and cast columns to the expected dtypes "
+        "explicitly when loading.",
+        "Check that labels are in [0, num_classes) and that the dataset is not empty "
+        "after filtering.",
+    ),
+    _info(
+        Category.DL_GPU_OOM,
+        "GPU out of memory",
+        "The accelerator ran out of memory while allocating tensors for activations, "
+        "gradients, optimizer state or the model itself.",
+        "The model, batch and sequence length together need more GPU memory than is free.",
+        "Lower the batch size and use gradient accumulation to keep the effective batch.",
+        "Use mixed precision (bf16/fp16) and activation (gradient) checkpointing.",
+        "Shorten the sequence length or image size, or shard the model (FSDP/ZeRO) across GPUs.",
+        "Check for tensors kept across steps (e.g. summing losses without .item()) and "
+        "other processes on the same GPU (nvidia-smi).",
+    ),
+    _info(
+        Category.DL_CPU_OOM,
+        "Host memory exhausted",
+        "The machine ran out of RAM (or shared memory): a MemoryError, a failed "
+        "allocation, or the kernel's OOM killer ended the process.",
+        "The job needed more host memory than the machine or container limit allows.",
+        "Load data lazily or in chunks (memory-mapping, streaming datasets) instead of "
+        "all at once.",
+        "Use smaller dtypes (float32 instead of float64, categoricals for strings).",
+        "Reduce DataLoader num_workers and prefetching, and raise the container's "
+        "memory limit or shared memory (--shm-size).",
+        "Request a node with more memory, and watch peak RSS on a small run first.",
+    ),
+    _info(
+        Category.DL_SHAPE_MISMATCH,
+        "Tensor or array shape mismatch",
+        "Two tensors or arrays that must line up have incompatible shapes: a layer's "
+        "input size, broadcasting, concatenation or a checkpoint's parameter shapes.",
+        "A layer or operation received an input whose shape differs from what it was built for.",
+        "Print the shapes going into the failing layer for one batch.",
+        "Make layer sizes follow from the data (e.g. infer in_features, or use lazy "
+        "layers) instead of hard-coding them.",
+        "When loading a checkpoint, check that the model was built with the same "
+        "hyperparameters (num_classes, hidden size, vocab size).",
+    ),
+    _info(
+        Category.DL_NAN_DIVERGENCE,
+        "Loss became NaN or Inf (divergence)",
+        "Training diverged: the loss or gradients became NaN or infinite, from a too-high "
+        "learning rate, exploding gradients, fp16 overflow or bad inputs.",
+        "Training became numerically unstable and produced NaN/Inf values.",
+        "Lower the learning rate (often by 10x) and add warmup.",
+        "Add gradient clipping (e.g. max norm 1.0).",
+        "Check inputs and labels for NaN/Inf, and guard log/sqrt/division against zero.",
+        "With fp16, use a loss scaler or switch to bf16.",
+    ),
+    _info(
+        Category.DL_API_MISUSE,
+        "Framework API misuse",
+        "A deep-learning framework was used in a way it does not allow: tensors on "
+        "different devices or with different dtypes, autograd misuse, an unbuilt or "
+        "uncompiled model, a loss given the wrong kind of target.",
+        "The code calls the framework in a way its API does not support.",
+        "Move the model and every input to the same device, and cast inputs to the model's dtype.",
+        "Check the framework documentation for the expected input and target format of "
+        "the failing call.",
+        "Detach tensors (.detach().cpu()) before converting to NumPy or logging them.",
+    ),
+    _info(
+        Category.INFRA_DISK_FULL,
+        "Disk full or quota exceeded",
+        "A write failed because the file system ran out of space or the user's quota.",
+        "The disk or quota the job writes to (checkpoints, logs, caches, temp files) is full.",
+        "Free space or write to a larger volume; check `df -h` and `du` on the target.",
+        "Keep only the last and best checkpoints (e.g. save_total_limit / save_top_k).",
+        "Point caches (HF_HOME, TMPDIR, pip cache) at a volume with room.",
+    ),
+    _info(
+        Category.INFRA_NETWORK,
+        "Network or remote service failure",
+        "A connection to a remote service failed: refused, reset, timed out, DNS, TLS, "
+        "or the service answered with an error or rate limit.",
+        "A remote endpoint (model hub, object store, tracking server, API) could not be "
+        "reached or refused the request.",
+        "Retry with exponential backoff; transient network errors usually clear.",
+        "Cache models and datasets locally (or pre-download them into the image) so "
+        "training does not depend on the network.",
+        "Check DNS, proxy and certificate settings from inside the job's network.",
+    ),
+    _info(
+        Category.INFRA_GPU_DRIVER,
+        "GPU, driver or hardware fault",
+        "The GPU is not visible, the driver is missing or too old, or the device failed "
+        "(illegal memory access, ECC errors, launch failures, NVML errors).",
+        "The GPU or its driver failed or is not available to the job.",
+        "Run nvidia-smi on the node and check the driver version against the CUDA "
+        "version the framework needs.",
+        "Rerun with CUDA_LAUNCH_BLOCKING=1 to find the failing kernel.",
+        "If it repeats on one node, drain that node and report it (check dmesg for Xid errors).",
+        "Check CUDA_VISIBLE_DEVICES and that the container was started with GPU access.",
+    ),
+    _info(
+        Category.INFRA_DISTRIBUTED,
+        "Distributed training failure",
+        "Collective communication or the process group failed: NCCL/Gloo errors, "
+        "collective timeouts, a rank crashing or hanging, rendezvous failures.",
+        "One rank failed, hung or fell out of step, and the others timed out waiting for it.",
+        "Find the first rank that failed: its own log shows the root cause.",
+        "Rerun with NCCL_DEBUG=INFO and TORCH_DISTRIBUTED_DEBUG=DETAIL.",
+        "Make sure every rank runs the same collectives in the same order (no "
+        "rank-dependent branches around all_reduce or barriers).",
+        "Check the network between nodes (interfaces, NCCL_SOCKET_IFNAME, firewalls).",
+    ),
+    _info(
+        Category.INFRA_PREEMPTION,
+        "Preempted or stopped by the scheduler",
+        "The job was stopped from outside: a time limit, cancellation, spot/preemptible "
+        "instance reclaim, SIGTERM or an interrupt.",
+        "The scheduler or a person stopped the job; the code itself may be fine.",
+        "Checkpoint regularly and resume from the last checkpoint on restart.",
+        "Handle SIGTERM to save a checkpoint before exiting.",
+        "Request a longer time limit or non-preemptible capacity for long runs.",
+    ),
+    _info(
+        Category.UNKNOWN,
+        "Unclassified failure",
+        "No known failure pattern matched the evidence.",
+        "No known failure pattern matched; read the last error lines of the log.",
+        "Read the full log around the last error line.",
+        "Record a lesson once the cause is known, so the next occurrence is recognised.",
+    ),
+)
+
+CATEGORIES: Mapping[str, CategoryInfo] = MappingProxyType({info.id: info for info in _ALL})
+"""Every category by id; look up with a :class:`Category` or its plain string."""
+
+
+def category_info(category: str) -> CategoryInfo:
+    """The :class:`CategoryInfo` of a category id, or a DiagnosisError naming the ids."""
+    try:
+        return CATEGORIES[Category(category)]
+    except ValueError:
+        known = ", ".join(c.value for c in Category)
+        raise DiagnosisError(
+            f"Unknown failure category {category!r}. Use one of: {known}."
+        ) from None

@@ -1,0 +1,100 @@
+"""The one exception tree of hindsight.
+
+Every error hindsight raises on purpose derives from :class:`HindsightError`, and
+also from the built-in exception a caller would already catch::
+
+    HindsightError
+    ├── ConfigError (ValueError)            bad settings or hindsight.toml
+    ├── StoreError (RuntimeError)           the store cannot be used
+    │   ├── StoreUnavailable                cannot connect / open
+    │   ├── StoreCorrupt                    the file or schema is damaged
+    │   └── StoreVersionError               written by a newer hindsight
+    ├── LedgerError (RuntimeError)          the ledger refused an operation
+    │   ├── NotFound (KeyError)             no record with that id
+    │   └── InvalidCriteria (ValueError)    a criterion cannot be parsed
+    ├── DiagnosisError (ValueError)         diagnose() got something it cannot read
+    ├── MlflowBridgeError (RuntimeError)    MLflow unreachable or refused a call
+    ├── DataQualityError (ValueError)       data failed its checks
+    └── ServingError (RuntimeError)
+        └── FallbackExhausted               every tier failed within the budget
+
+Messages say what was wrong and what to do next.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DataQualityError",
+    "DiagnosisError",
+    "FallbackExhausted",
+    "HindsightError",
+    "InvalidCriteria",
+    "LedgerError",
+    "MlflowBridgeError",
+    "NotFound",
+    "ServingError",
+    "StoreCorrupt",
+    "StoreError",
+    "StoreUnavailable",
+    "StoreVersionError",
+]
+
+
+class HindsightError(Exception):
+    """Root of every error hindsight raises on purpose."""
+
+
+class ConfigError(HindsightError, ValueError):
+    """A setting (environment variable or hindsight.toml) is invalid."""
+
+
+class StoreError(HindsightError, RuntimeError):
+    """The store cannot be used."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be opened or reached."""
+
+
+class StoreCorrupt(StoreError):
+    """The store's file or schema is damaged."""
+
+
+class StoreVersionError(StoreError):
+    """The store was written by a newer version of hindsight."""
+
+
+class LedgerError(HindsightError, RuntimeError):
+    """The ledger refused an operation."""
+
+
+class NotFound(LedgerError, KeyError):
+    """No record with the given id exists."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "not found"
+
+
+class InvalidCriteria(LedgerError, ValueError):
+    """A success criterion cannot be parsed or evaluated."""
+
+
+class DiagnosisError(HindsightError, ValueError):
+    """diagnose() was given something it cannot read."""
+
+
+class MlflowBridgeError(HindsightError, RuntimeError):
+    """MLflow could not be reached or refused a call."""
+
+
+class DataQualityError(HindsightError, ValueError):
+    """A dataset failed its checks."""
+
+
+class ServingError(HindsightError, RuntimeError):
+    """The guarded service could not answer."""
+
+
+class FallbackExhausted(ServingError):
+    """Every fallback tier failed or ran out of the latency budget."""

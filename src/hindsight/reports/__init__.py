@@ -1,0 +1,1 @@
+"""Rendering: JSON-first results as text, Markdown and HTML views."""

@@ -1,0 +1,220 @@
+"""The store's tables, as SQLAlchemy Core metadata (the current, head schema).
+
+Migrations in ``store/migrations/versions`` build exactly this schema; a test
+compares the two. Timestamps are UNIX seconds (floats) so SQLite and PostgreSQL
+agree and durations are plain subtraction.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "artifacts",
+    "experiment_parents",
+    "experiments",
+    "failures",
+    "lesson_links",
+    "lessons",
+    "metadata",
+    "metric_chunks",
+    "notes",
+    "postmortems",
+]
+
+#: Version stamped on every persisted record; bump when a record's shape changes.
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+_ID = 40
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("project", String(200), nullable=False),
+    Column("name", String(300), nullable=False),
+    Column("hypothesis", Text, nullable=False, default=""),
+    Column("approach", Text, nullable=False, default=""),
+    Column("tags", JSON, nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("criteria", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("outcome", String(16)),
+    Column("outcome_source", String(16)),
+    Column("outcome_reason", Text),
+    Column("verdicts", JSON),
+    Column("summary", JSON),
+    Column("started_at", Float, nullable=False),
+    Column("ended_at", Float),
+    Column("heartbeat_at", Float),
+    Column("duration_s", Float),
+    Column("git_commit", String(64)),
+    Column("git_dirty", Boolean),
+    Column("environment", JSON),
+    Column("host", String(255)),
+    Column("pid", Integer),
+    Column("command", Text),
+    Column("mlflow_run_id", String(64)),
+    Column("failure_id", String(_ID)),
+    Column("schema_version", Integer, nullable=False),
+    Index("ix_experiments_project_started", "project", "started_at"),
+    Index("ix_experiments_status", "status"),
+    Index("ix_experiments_outcome", "outcome"),
+    Index("ix_experiments_mlflow_run_id", "mlflow_run_id"),
+)
+
+experiment_parents = Table(
+    "experiment_parents",
+    metadata,
+    Column(
+        "experiment_id",
+        String(_ID),
+        ForeignKey("experiments.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("parent_id", String(_ID), primary_key=True),
+    Index("ix_experiment_parents_parent", "parent_id"),
+)
+
+notes = Table(
+    "notes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "experiment_id",
+        String(_ID),
+        ForeignKey("experiments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("kind", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_notes_experiment", "experiment_id"),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "experiment_id",
+        String(_ID),
+        ForeignKey("experiments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(300), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("size", Integer),
+    Column("sha256", String(64)),
+    Column("created_at", Float, nullable=False),
+    Index("ix_artifacts_experiment", "experiment_id"),
+)
+
+# Metric step series are stored columnar: one row per flushed chunk of one key,
+# with steps/values/times as little-endian int64/float64 arrays. Writing 100k
+# points is then a handful of inserts instead of 100k rows.
+metric_chunks = Table(
+    "metric_chunks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "experiment_id",
+        String(_ID),
+        ForeignKey("experiments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("key", String(250), nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("steps", LargeBinary, nullable=False),
+    Column("vals", LargeBinary, nullable=False),
+    Column("times", LargeBinary, nullable=False),
+    Index("ix_metric_chunks_experiment_key", "experiment_id", "key"),
+)
+
+failures = Table(
+    "failures",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("experiment_id", String(_ID)),
+    Column("project", String(200), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("exc_type", String(300), nullable=False, default=""),
+    Column("message", Text, nullable=False, default=""),
+    Column("frames", JSON, nullable=False),
+    Column("log_tail", Text),
+    Column("exit_code", Integer),
+    Column("fingerprint", String(32), nullable=False),
+    Column("masked_message", Text, nullable=False, default=""),
+    Column("tokens", Text, nullable=False, default=""),
+    Column("category", String(40), nullable=False),
+    Column("diagnosis", JSON, nullable=False),
+    Column("evidence", JSON, nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Index("ix_failures_fingerprint", "fingerprint"),
+    Index("ix_failures_experiment", "experiment_id"),
+    Index("ix_failures_project_created", "project", "created_at"),
+    Index("ix_failures_category", "category"),
+)
+
+lessons = Table(
+    "lessons",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("project", String(200), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Index("ix_lessons_project_created", "project", "created_at"),
+)
+
+# relation: "source" (the lesson came from the target: an experiment, a failure
+# or a post-mortem) or "applied" (the target experiment applied the lesson).
+lesson_links = Table(
+    "lesson_links",
+    metadata,
+    Column(
+        "lesson_id",
+        String(_ID),
+        ForeignKey("lessons.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("target_id", String(_ID), primary_key=True),
+    Column("relation", String(16), primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Index("ix_lesson_links_target", "target_id"),
+)
+
+postmortems = Table(
+    "postmortems",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("failure_id", String(_ID)),
+    Column("experiment_id", String(_ID)),
+    Column("project", String(200), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Index("ix_postmortems_failure", "failure_id"),
+    Index("ix_postmortems_project", "project"),
+)
