@@ -15,7 +15,8 @@ from hindsight.cli import common, importer
 from hindsight.config import Settings
 from hindsight.errors import MlflowBridgeError
 from hindsight.ledger import Ledger, experiment
-from hindsight.ledger.mlflow_bridge import ImportResult, _parse_param, import_runs
+from hindsight.ledger.mlflow_bridge import ImportResult, import_runs
+from hindsight.ledger.mlflow_bridge.importer import _parse_param
 
 pytestmark = pytest.mark.mlflow
 

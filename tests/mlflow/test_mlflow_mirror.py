@@ -195,8 +195,9 @@ def test_mlflow_lost_mid_run_warns_at_the_end(
     from mlflow.tracking import MlflowClient
 
     from hindsight.ledger import mlflow_bridge
+    from hindsight.ledger.mlflow_bridge import mirror as mirror_module
 
-    monkeypatch.setattr(mlflow_bridge, "_DRAIN_IDLE_S", 1.0)
+    monkeypatch.setattr(mirror_module, "_DRAIN_IDLE_S", 1.0)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     with (
         pytest.warns(HindsightWarning, match="Mirroring experiment .* unreachable"),

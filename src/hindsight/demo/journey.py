@@ -160,7 +160,7 @@ def run_demo(
     say("\n[6] hybrid: MF for known users, ridge map from side features for new users")
     hybrid = run(
         "hybrid", HybridRecommender(), {"factors": 32, "iterations": 8, "reg": 1.0, "ridge": 10.0},
-        name="cf-baseline",
+        name="hybrid-recommender",
         hypothesis="MF plus a feature-to-factor map serves new users within 50 ms.",
         approach="ALS factors; ridge regression from side features into factor space.",
         tags=["collaborative-filtering", "hybrid", "cold-start-mapping"],

@@ -12,10 +12,14 @@ to be the common root causes, merged to a size that a rules engine can tell apar
   on Deep Learning Bug Characteristics". ESEC/FSE 2019. Bugs in Caffe, Keras,
   TensorFlow, Theano and Torch programs: API misuse, data flow, structural bugs,
   crashes from shape and type mismatches.
-- Gao et al. (2023), an empirical study of failed deep-learning and large-model jobs
-  on a production platform: at scale, infrastructure failures dominate (NCCL and
-  other collective-communication errors, GPU and driver faults, network, storage,
-  preemption by the scheduler).
+- Myeongjae Jeon, Shivaram Venkataraman, Amar Phanishayee, Junjie Qian, Wencong Xiao,
+  Fan Yang. "Analysis of Large-Scale Multi-Tenant GPU Clusters for DNN Training
+  Workloads". USENIX ATC 2019. Job failures on Philly by cause: user errors
+  (syntax, paths, configuration) fail fast; infrastructure failures cost the most GPU time.
+- Qinghao Hu et al. "Characterization of Large Language Model Development in the
+  Datacenter". NSDI 2024. At large-model scale, infrastructure failures dominate
+  (NCCL and other collective-communication errors, GPU and driver faults, network,
+  storage), alongside framework and script errors.
 
 Categories are data (:data:`CATEGORIES`), not code branches, so the ledger can store
 the id and later versions can reword titles and advice without touching the classifier.

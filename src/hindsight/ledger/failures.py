@@ -123,9 +123,20 @@ def similar_failures(
         ]
 
     scores: dict[str, float] = {failure.fingerprint: 1.0}
-    for m in ledger.index.query(failure.tokens, k=max(4 * k, 20), exclude=[failure.id]):
-        if m.score >= min_score and m.score > scores.get(m.fingerprint, 0.0):
-            scores[m.fingerprint] = m.score
+    # Exact repeats are found by fingerprint; left in the fuzzy query, forty of them
+    # would fill every slot and hide the near matches behind them.
+    same = [r["id"] for r in store.list_failures(fingerprint=failure.fingerprint, limit=1000)]
+    exclude = [failure.id, *same]
+    want = max(4 * k, 20)
+    while True:
+        matches = ledger.index.query(failure.tokens, k=want, exclude=exclude)
+        for m in matches:
+            if m.score >= min_score and m.score > scores.get(m.fingerprint, 0.0):
+                scores[m.fingerprint] = m.score
+        # Widen the query while other groups' repeats may still crowd out distinct ones.
+        if len(matches) < want or matches[-1].score < min_score or len(scores) > 4 * k:
+            break
+        want *= 4
     out = []
     for fp, score in sorted(scores.items(), key=lambda kv: -kv[1]):
         rows = earlier(fp)

@@ -1,397 +1,44 @@
-"""The MLflow bridge: mirror experiments to an MLflow server, import MLflow runs.
-
-MLflow is an optional dependency, so this module is imported only when mirroring
-or importing is asked for, and says how to install MLflow when it is missing.
-Everything goes through ``MlflowClient``, never the fluent ``mlflow.start_run``
-API, so a user's own active MLflow run is left alone.
-
-Importing maps MLflow statuses onto the ledger's: FINISHED → finished, FAILED →
-crashed (with a diagnosed failure), KILLED → killed. MLflow has no heartbeat, and
-a process that dies hard leaves its run RUNNING forever. A RUNNING (or SCHEDULED)
-run whose last sign of life (start or latest metric point) is older than
-``stale_after_s`` is imported as crashed, reason "MLflow run never ended (stale
-RUNNING)"; a younger one is left out (``ImportResult.still_running``) and picked up
-by a later import once it ends. Writing it as running would hand it to the
-ledger's heartbeat reaper, which would call it dead a few minutes later.
-"""
+"""Importing MLflow runs into the ledger, diagnosing the failed ones."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import posixpath
-import queue
 import re
-import socket
-import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from typing import Any
 
 import numpy as np
 from sqlalchemy import insert, select
 
 from hindsight.diagnose import Evidence
-from hindsight.errors import HindsightError, MlflowBridgeError
+from hindsight.errors import MlflowBridgeError
 from hindsight.ledger.core import Ledger
 from hindsight.ledger.failures import record_failure
 from hindsight.ledger.ids import new_id
 from hindsight.ledger.jsonsafe import jsonable
-from hindsight.ledger.records import ExperimentRecord, FailureRecord, FailureReport, iso
+from hindsight.ledger.mlflow_bridge.common import (
+    _IMPORT_BATCH,
+    _LOG_HINTS,
+    _LOG_MAX_BYTES,
+    _LOG_SUFFIXES,
+    _LOG_TAIL_BYTES,
+    _LOOKS_LIKE_LOG,
+    IMPORT_STALE_AFTER_S,
+    _calling,
+    _chunked,
+    _mlflow,
+    _probe,
+    _redact,
+)
+from hindsight.ledger.records import iso
 from hindsight.store.schema import SCHEMA_VERSION, experiments
-
-__all__ = ["ImportResult", "MlflowMirror", "import_runs"]
-
-#: MLflow's limits; the parameter value limit is the one older servers enforce.
-PARAM_VALUE_MAX = 500
-TAG_VALUE_MAX = 5000
-KEY_MAX = 250
-PARAMS_PER_BATCH = 100
-METRICS_PER_BATCH = 1000
-
-#: How long an imported RUNNING run may stay silent before it counts as dead.
-IMPORT_STALE_AFTER_S = 24 * 3600.0
-
-_PROBE_TIMEOUT_S = 3.0
-_DRAIN_IDLE_S = 30.0  # on_end waits for metric uploads as long as they keep moving
-_IMPORT_BATCH = 50
-_LOG_SUFFIXES = (".log", ".txt", ".err", ".out")
-_LOG_HINTS = ("traceback", "error", "stderr", "exception", "crash", "log")
-_LOG_MAX_BYTES = 20 << 20
-_LOG_TAIL_BYTES = 256 << 10
-_LOOKS_LIKE_LOG = re.compile(r"Traceback|Error|Exception|Killed|FATAL|CUDA|fail", re.IGNORECASE)
-_BAD_KEY_CHARS = re.compile(r"[^/\w.\- :]")
-
-_TO_MLFLOW = {"finished": "FINISHED", "crashed": "FAILED", "killed": "KILLED"}
-
-T = TypeVar("T")
-
-
-def _mlflow() -> SimpleNamespace:
-    """MLflow's client and entity classes, or advice on installing MLflow."""
-    try:
-        from mlflow.entities import Metric, Param, RunTag, ViewType
-        from mlflow.tracking import MlflowClient
-    except ImportError as exc:
-        raise MlflowBridgeError(
-            f"MLflow is not installed ({exc}). Install it with pip install 'hindsight[mlflow]', "
-            "or turn mirroring off (mlflow=False, unset HINDSIGHT_MLFLOW_TRACKING_URI)."
-        ) from exc
-    return SimpleNamespace(
-        MlflowClient=MlflowClient, Metric=Metric, Param=Param, RunTag=RunTag, ViewType=ViewType
-    )
-
-
-# -- mirroring ---------------------------------------------------------------------
-
-
-class MlflowMirror:
-    """Mirrors one experiment to an MLflow run (a :class:`~hindsight.ledger.mirror.RunMirror`).
-
-    Metric points are sent by a background thread, so a slow or unreachable
-    MLflow never holds up the training loop or the ledger's heartbeat.
-    """
-
-    def __init__(self, tracking_uri: str | None) -> None:
-        self._api = _mlflow()
-        self.client = self._api.MlflowClient(tracking_uri=tracking_uri)
-        self.tracking_uri = str(tracking_uri or self.client.tracking_uri)
-        self.run_id: str | None = None
-        self._queue: queue.Queue[Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]] | None]
-        self._queue = queue.Queue()
-        self._worker: threading.Thread | None = None
-        self._moved_at = 0.0
-        self._dropped = 0
-        self._errors: list[str] = []
-
-    def on_start(self, record: ExperimentRecord) -> str | None:
-        """Create the MLflow run with the experiment's tags and config; returns its id."""
-        _probe(self.tracking_uri)
-        with _calling(self.tracking_uri, f"start a run for experiment {record.id}"):
-            exp_id = _experiment_id(self.client, record.project)
-            run = self.client.create_run(
-                exp_id,
-                start_time=_ms(record.started_at),
-                tags=_start_tags(record),
-                run_name=record.name,
-            )
-            run_id = str(run.info.run_id)
-            params = [self._api.Param(k, v) for k, v in _params(record.config).items()]
-            try:
-                for chunk in _chunked(params, PARAMS_PER_BATCH):
-                    self.client.log_batch(run_id, params=chunk)
-            except Exception:  # leave no half-made run RUNNING forever
-                with contextlib.suppress(Exception), contextlib.redirect_stdout(sys.stderr):
-                    self.client.set_terminated(run_id, status="FAILED")
-                raise
-        self.run_id = run_id
-        return run_id
-
-    def on_metrics(self, series: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
-        """Queue a batch of metric points for the background sender."""
-        if self.run_id is None or not series:
-            return
-        if self._worker is None:
-            self._moved_at = time.monotonic()
-            self._worker = threading.Thread(
-                target=self._send_loop, name=f"hindsight-mlflow-{self.run_id}", daemon=True
-            )
-            self._worker.start()
-        self._queue.put(series)
-
-    def on_end(
-        self, record: ExperimentRecord, failure: FailureReport | None, notes: Sequence[str]
-    ) -> None:
-        """Send what is queued, the outcome tags and failure artifacts; end the run."""
-        if self.run_id is None:
-            return
-        self._drain()
-        _probe(self.tracking_uri)
-        run_id = self.run_id
-        tags = _end_tags(record, failure, notes)
-        with _calling(self.tracking_uri, f"end run {run_id} of experiment {record.id}"):
-            rt = [self._api.RunTag(k, v) for k, v in tags.items()]
-            for chunk in _chunked(rt, PARAMS_PER_BATCH):
-                self.client.log_batch(run_id, tags=chunk)
-            if failure is not None:
-                self.client.log_text(
-                    run_id, _traceback_text(failure.failure), "hindsight/traceback.txt"
-                )
-                self.client.log_dict(
-                    run_id, jsonable(failure.to_dict(), "failure"), "hindsight/failure_analysis.json"
-                )
-            # MLflow prints a link to the run on stdout; keep stdout for our --json output.
-            with contextlib.redirect_stdout(sys.stderr):
-                self.client.set_terminated(
-                    run_id,
-                    status=_TO_MLFLOW.get(record.status, "FAILED"),
-                    end_time=_ms(record.ended_at or time.time()),
-                )
-        if self._dropped or self._errors:
-            raise MlflowBridgeError(
-                f"Up to {self._dropped} metric point(s) of experiment {record.id} did not reach MLflow "
-                f"at {_redact(self.tracking_uri)} ({'; '.join(self._errors[:3])}). "
-                "The ledger has every point; check the MLflow server's logs."
-            )
-
-    # -- background sender -------------------------------------------------------------
-
-    def _send_loop(self) -> None:
-        while True:
-            series = self._queue.get()
-            if series is None:
-                return
-            points = sum(len(v[0]) for v in series.values())
-            try:
-                if self._errors and not _reachable(self.tracking_uri):
-                    raise MlflowBridgeError("server unreachable")
-                self._send(series)
-            except Exception as exc:  # kept for on_end: the sender must not die
-                self._dropped += points
-                if len(self._errors) < 10:
-                    self._errors.append(str(exc).splitlines()[0][:300] if str(exc) else repr(exc))
-            finally:
-                self._moved_at = time.monotonic()
-
-    def _send(self, series: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
-        metric = self._api.Metric
-        run_id = self.run_id
-
-        def points() -> Iterator[Any]:
-            for key, (steps, vals, times) in series.items():
-                name = _key(key)
-                stamps = np.round(np.asarray(times, dtype=np.float64) * 1000.0).astype(np.int64)
-                for s, v, ts in zip(steps.tolist(), vals.tolist(), stamps.tolist(), strict=True):
-                    yield metric(name, v, ts, s)
-
-        for chunk in _chunked(points(), METRICS_PER_BATCH):
-            self.client.log_batch(run_id, metrics=chunk)
-            self._moved_at = time.monotonic()
-
-    def _drain(self) -> None:
-        worker = self._worker
-        if worker is None:
-            return
-        self._queue.put(None)
-        while worker.is_alive():
-            worker.join(timeout=0.2)
-            if time.monotonic() - self._moved_at > _DRAIN_IDLE_S:
-                left = sum(
-                    sum(len(v[0]) for v in item.values())
-                    for item in list(self._queue.queue)
-                    if item is not None
-                )
-                self._dropped += left
-                self._errors.append(f"gave up after {_DRAIN_IDLE_S:.0f} s without progress")
-                return
-
-
-def _experiment_id(client: Any, name: str) -> str:
-    exp = client.get_experiment_by_name(name)
-    if exp is None:
-        try:
-            return str(client.create_experiment(name))
-        except Exception:  # another process created it first
-            exp = client.get_experiment_by_name(name)
-            if exp is None:
-                raise
-    if getattr(exp, "lifecycle_stage", "active") == "deleted":
-        raise MlflowBridgeError(
-            f"The MLflow experiment {name!r} is deleted. Restore it "
-            f"(mlflow experiments restore --experiment-id {exp.experiment_id}) or use another "
-            "hindsight project."
-        )
-    return str(exp.experiment_id)
-
-
-def _start_tags(record: ExperimentRecord) -> dict[str, str]:
-    note = f"**Hypothesis:** {record.hypothesis or '—'}\n\n**Approach:** {record.approach or '—'}"
-    tags = {
-        "hindsight.experiment_id": record.id,
-        "hindsight.project": record.project,
-        "hindsight.hypothesis": record.hypothesis,
-        "hindsight.approach": record.approach,
-        "hindsight.tags": json.dumps(record.tags),
-        "hindsight.criteria": json.dumps(record.criteria, default=str),
-        "mlflow.note.content": note,
-    }
-    if record.git_commit:
-        tags["mlflow.source.git.commit"] = record.git_commit
-    return {k: _clip(v, TAG_VALUE_MAX) for k, v in tags.items()}
-
-
-def _end_tags(
-    record: ExperimentRecord, failure: FailureReport | None, notes: Sequence[str]
-) -> dict[str, str]:
-    tags = {
-        "hindsight.status": record.status,
-        "hindsight.outcome": record.outcome or "none",
-        "hindsight.outcome_reason": record.outcome_reason or "",
-    }
-    if failure is not None:
-        tags["hindsight.failure_category"] = failure.failure.category
-        tags["hindsight.fingerprint"] = failure.failure.fingerprint
-        tags["hindsight.failure_id"] = failure.failure.id
-    if notes:
-        tags["hindsight.next_steps"] = "\n".join(f"- {n}" for n in notes)
-    return {k: _clip(v, TAG_VALUE_MAX) for k, v in tags.items() if v != ""}
-
-
-def _traceback_text(failure: FailureRecord) -> str:
-    """A failure's evidence as text a person (and ``diagnose``) can read back."""
-    if failure.frames:
-        lines = ["Traceback (most recent call last):"]
-        for f in failure.frames:
-            lines.append(f'  File "{f.get("filename")}", line {f.get("lineno")}, in {f.get("function")}')
-            if f.get("line"):
-                lines.append(f"    {f['line']}")
-        lines.append(f"{failure.exc_type}: {failure.message}" if failure.exc_type else failure.message)
-        text = "\n".join(lines)
-        return f"{failure.log_tail}\n{text}" if failure.log_tail and not failure.exc_type else text
-    if failure.log_tail:
-        return failure.log_tail
-    return f"{failure.exc_type}: {failure.message}" if failure.exc_type else failure.message
-
-
-def _params(config: Mapping[str, Any]) -> dict[str, str]:
-    """The config as MLflow params: dotted keys, string values, within MLflow's limits."""
-    out: dict[str, str] = {}
-    for key, value in _flatten(config).items():
-        if isinstance(value, (list, tuple, dict)):
-            text = json.dumps(value, default=str)
-        else:
-            text = str(value)
-        out.setdefault(_key(key), _clip(text, PARAM_VALUE_MAX))
-    return out
-
-
-def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping) and v:
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
-def _key(name: str) -> str:
-    """A metric or param name MLflow accepts (it refuses odd characters and path tricks)."""
-    key = _BAD_KEY_CHARS.sub("_", str(name))[:KEY_MAX] or "_"
-    norm = posixpath.normpath(key)
-    if norm != key or norm == "." or norm.startswith(("..", "/")):
-        key = re.sub(r"[/.]", "_", key)
-    return key
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _ms(ts: float) -> int:
-    return round(ts * 1000.0)
-
-
-def _chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    it = iter(items)
-    while chunk := list(islice(it, size)):
-        yield chunk
-
-
-# -- reaching MLflow ---------------------------------------------------------------
-
-
-def _redact(uri: str) -> str:
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", uri)
-
-
-def _reachable(uri: str) -> bool:
-    try:
-        _probe(uri)
-    except MlflowBridgeError:
-        return False
-    return True
-
-
-def _probe(uri: str) -> None:
-    """Fail fast if an HTTP tracking server does not answer; MLflow's client would retry for minutes."""
-    parts = urlsplit(uri)
-    if parts.scheme not in ("http", "https"):
-        return
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parts.hostname or "localhost", port), _PROBE_TIMEOUT_S):
-            pass
-    except OSError as exc:
-        raise MlflowBridgeError(
-            f"MLflow at {_redact(uri)} is unreachable ({exc}). Check that the tracking server is "
-            "running and that the URI (HINDSIGHT_MLFLOW_TRACKING_URI or --tracking-uri) is right."
-        ) from exc
-
-
-@contextlib.contextmanager
-def _calling(uri: str, what: str) -> Iterator[None]:
-    """Turn whatever the MLflow client raises into one MlflowBridgeError that names the server."""
-    try:
-        yield
-    except HindsightError:
-        raise
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0][:500] if str(exc).strip() else repr(exc)
-        raise MlflowBridgeError(
-            f"MLflow at {_redact(uri)} could not {what}: {first}. Check the server is up, "
-            "its version and its logs, and that you may write to it."
-        ) from exc
-
 
 # -- importing ---------------------------------------------------------------------
 
@@ -796,3 +443,4 @@ def _json_dict(text: str | None) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
