@@ -18,6 +18,7 @@ from hindsight.ledger import (
     record_failure,
     similar_failures,
 )
+from hindsight.ledger.explain import failure_text, similar_text
 from hindsight.ledger.records import FailureReport
 
 
@@ -179,6 +180,12 @@ def test_lessons_of_similar_failures_are_surfaced(any_ledger: Ledger) -> None:
     assert {les.id for les in found[0].lessons} == {on_exp.id, on_fail.id}
     assert found[0].fixed_by is None
 
+    report = FailureReport(any_ledger.failure_record(first_failure), found)
+    text = failure_text(report)
+    assert "similar past failures:" in text and "same fingerprint, seen 1x" in text
+    assert f"lesson {on_fail.id}: Assert shapes before matmul" in text
+    assert "fixed by" not in text
+
 
 def test_a_later_success_of_the_same_name_is_reported_as_the_fix(any_ledger: Ledger) -> None:
     broken = _run_crashing(
@@ -197,6 +204,10 @@ def test_a_later_success_of_the_same_name_is_reported_as_the_fix(any_ledger: Led
         "removed": {"opt.name": "sgd"},
     }
     assert broken != good
+    d = found[0].to_dict()
+    assert d["fixed_by"] == good and d["exact"] and d["occurrences"] == 1
+    line = similar_text(found[0])
+    assert f"fixed by {good}, which changed lr: 0.1 -> 0.01, +warmup=100, -opt.name" in line
 
 
 def test_a_success_that_builds_on_the_failure_is_reported_as_the_fix(any_ledger: Ledger) -> None:
@@ -207,6 +218,29 @@ def test_a_success_that_builds_on_the_failure_is_reported_as_the_fix(any_ledger:
     found = hindsight.similar_failures(again)
     assert found[0].fixed_by == fix
     assert found[0].config_change == {"changed": {"lr": [0.1, 0.01]}, "added": {}, "removed": {}}
+
+
+def test_a_success_two_steps_down_the_line_is_the_fix(ledger: Ledger) -> None:
+    broken = _run_crashing(ledger, "train-mf", {"lr": 0.1}, _matmul, 3)
+    with experiment(
+        "mf-retry", config={"lr": 0.05}, criteria={"ctr": ">= 0.6", "auc": ">= 0.8"},
+        builds_on=[broken], quiet=True, ledger=ledger,
+    ) as retry:
+        retry.log_metrics({"ctr": 0.7, "auc": 0.5})
+    assert retry.record.outcome == "partial"
+    fix = _run_ok(ledger, "mf-retry-2", {"lr": 0.01}, builds_on=(retry.id,))
+    again = _run_crashing(ledger, "train-als", {"lr": 0.1}, _matmul, 4)
+    found = hindsight.similar_failures(again)
+    assert found[0].fixed_by == fix
+    assert found[0].config_change == {"changed": {"lr": [0.1, 0.01]}, "added": {}, "removed": {}}
+
+
+def test_a_failure_of_an_experiment_belongs_to_its_project(ledger: Ledger) -> None:
+    with experiment("mf", project="recsys", quiet=True, ledger=ledger) as exp:
+        report = hindsight.record_failure(_crash(_matmul, 3), source="training",
+                                          experiment_id=exp.id)
+    assert report.failure.project == "recsys"
+    assert [f.id for f in ledger.failures(project="recsys")] == [report.failure.id]
 
 
 def test_an_earlier_success_is_not_a_fix(ledger: Ledger) -> None:
@@ -266,3 +300,9 @@ def test_index_picks_up_failures_written_by_another_ledger(
     assert len(any_ledger.index) == 3
     assert [s.failure.id for s in query.similar] == [near.failure.id]
     assert not query.similar[0].exact
+
+
+def test_an_exception_without_a_message_is_titled_by_its_type(ledger: Ledger) -> None:
+    report = _record(ledger, _crash(next, iter([])))
+    assert report.failure.exc_type == "StopIteration"
+    assert report.failure.title == "StopIteration"

@@ -12,13 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich import box
 from rich.console import Console
+from rich.table import Table
 
 from hindsight.config import Settings
 from hindsight.errors import ConfigError, InvalidCriteria
 from hindsight.ledger import Ledger
 
 __all__ = [
+    "close_ledger",
     "console",
     "err_console",
     "get_cli_ledger",
@@ -27,6 +30,8 @@ __all__ = [
     "parse_since",
     "print_json",
     "status_style",
+    "table",
+    "wide",
 ]
 
 console = Console(highlight=False)
@@ -39,6 +44,14 @@ def set_store_override(url: str | None) -> None:
     """Remember ``--store`` for the commands of this invocation."""
     _state["store"] = url
     _state["ledger"] = None
+
+
+def close_ledger() -> None:
+    """Release this invocation's store connections (the CLI may run in-process)."""
+    ledger = _state["ledger"]
+    _state["ledger"] = None
+    if ledger is not None:
+        ledger.close()
 
 
 def get_cli_ledger() -> Ledger:
@@ -64,7 +77,8 @@ def parse_since(value: str | None) -> float | None:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError as exc:
         raise typer.BadParameter(
-            f"{value!r} is not a time. Use 7d, 24h, 30m, 2w or an ISO date like 2026-11-01."
+            f"{value!r} is not a time. Use 7d, 24h, 30m, 2w or an ISO date like 2026-11-01.",
+            param_hint="'--since'",
         ) from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
@@ -129,6 +143,22 @@ def status_style(status: str | None, outcome: str | None = None) -> str:
     if outcome:
         s += f" / [{colours.get(outcome, 'white')}]{outcome}[/]"
     return s
+
+
+def table(title: str) -> Table:
+    """A list table in the CLI's one style: light rules, little padding."""
+    return Table(
+        title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, expand=True
+    )
+
+
+def wide() -> bool:
+    """Whether the terminal has room for the optional columns of a list (120+ columns).
+
+    Below that, tables drop columns instead of folding them one letter per line;
+    ``--json`` and ``show ID`` always have everything.
+    """
+    return console.width >= 120
 
 
 def ago(ts: float | None) -> str:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -20,7 +21,10 @@ from hindsight.cli.common import (
     parse_since,
     print_json,
     status_style,
+    table,
+    wide,
 )
+from hindsight.cli.postmortem import show as pm_show
 from hindsight.ledger import (
     ExperimentRecord,
     SimilarFailure,
@@ -29,7 +33,9 @@ from hindsight.ledger import (
     learning_metrics,
     run_command,
 )
+from hindsight.ledger.criteria import format_value
 from hindsight.ledger.explain import similar_text
+from hindsight.ledger.records import STATUSES
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 ProjectOpt = Annotated[str | None, typer.Option("--project", "-p", help="Only this project.")]
@@ -68,6 +74,10 @@ def run(
         list[str] | None, typer.Option("--applies", help="Lesson id this run applies.")
     ] = None,
     quiet: Annotated[bool, typer.Option(help="Do not print the failure analysis.")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(help="Exit 1 when the command succeeds but misses its --criteria."),
+    ] = False,
 ) -> None:
     """Run any command as a recorded experiment and exit with its exit code.
 
@@ -92,8 +102,11 @@ def run(
     r = result.record
     err_console.print(
         f"hindsight: {r.id} {status_style(r.status, r.outcome)} in {r.duration_s or 0:.1f}s"
-        + (f" — {r.outcome_reason}" if r.outcome_reason else "")
+        + (f" — {escape(r.outcome_reason)}" if r.outcome_reason else ""),
+        soft_wrap=True,
     )
+    if strict and result.exit_code == 0 and r.outcome in ("failure", "partial"):
+        raise typer.Exit(1)
     raise typer.Exit(result.exit_code)
 
 
@@ -108,22 +121,42 @@ def ls(
     as_json: JsonOpt = False,
 ) -> None:
     """List experiments, newest first."""
+    unknown = sorted(set(status or []) - set(STATUSES))
+    if unknown:
+        raise typer.BadParameter(
+            f"{', '.join(unknown)} is not a status. Use {', '.join(STATUSES)}.",
+            param_hint="'--status'",
+        )
     exps = get_cli_ledger().experiments(
         project=project, since=parse_since(since), failed=failed, status=status, limit=limit
     )
     if as_json:
         print_json([e.to_dict() for e in exps])
         return
-    table = Table(title=f"{len(exps)} experiment(s)", show_lines=False)
-    for col in ("id", "name", "project", "status / outcome", "started", "duration", "why"):
-        table.add_column(col, overflow="fold")
+    # Ids stay whole (people copy them); the project column only when rows differ in it,
+    # the reason only where there is room (`show ID` and --json always have both).
+    many_projects = project is None and len({e.project for e in exps}) > 1
+    with_reason = wide()
+    t = table(f"{len(exps)} experiment(s)")
+    t.add_column("id", no_wrap=True)
+    t.add_column("name", overflow="fold", ratio=1)
+    if many_projects:
+        t.add_column("project", overflow="fold", ratio=1)
+    t.add_column("status / outcome", no_wrap=True)
+    t.add_column("started", no_wrap=True)
+    t.add_column("took", no_wrap=True, justify="right")
+    if with_reason:
+        t.add_column("why", overflow="fold", ratio=3)
     for e in exps:
-        table.add_row(
-            e.id, e.name, e.project, status_style(e.status, e.outcome), ago(e.started_at),
-            f"{e.duration_s:.1f}s" if e.duration_s is not None else "—",
-            (e.outcome_reason or "")[:80],
-        )
-    console.print(table)
+        row = [e.id, escape(e.name)]
+        if many_projects:
+            row.append(escape(e.project))
+        row += [status_style(e.status, e.outcome), ago(e.started_at),
+                f"{e.duration_s:.1f}s" if e.duration_s is not None else "—"]
+        if with_reason:
+            row.append(escape((e.outcome_reason or "")[:120]))
+        t.add_row(*row)
+    console.print(t)
 
 
 def show(
@@ -135,8 +168,6 @@ def show(
     ledger = get_cli_ledger()
     kind, full = ledger.resolve(record_id)
     if kind == "postmortem":
-        from hindsight.cli.postmortem import show as pm_show
-
         pm_show(full, as_json=as_json)
         return
     if kind == "failure":
@@ -148,7 +179,8 @@ def show(
         if f.experiment_id:
             full = f.experiment_id
         else:
-            console.print(Panel(f"{f.title}\n{f.diagnosis.get('likely_cause')}", title=f.id))
+            console.print(Panel(escape(f"{f.title}\n{f.diagnosis.get('likely_cause')}"),
+                                title=f.id))
             _print_similar(similar)
             return
     if kind == "lesson":
@@ -156,60 +188,66 @@ def show(
         if as_json:
             print_json(les.to_dict())
         else:
-            console.print(Panel(les.text, title=f"lesson {les.id}"))
+            console.print(Panel(escape(les.text), title=f"lesson {les.id}"))
             console.print(f"from: {', '.join(les.sources) or '—'}; applied by: "
                           f"{', '.join(les.applied_by) or 'nobody yet'}")
         return
     if md:
-        console.out(experiment_markdown(ledger, full), highlight=False)
+        console.out(experiment_markdown(ledger, full), highlight=False, end="")
         return
     e = ledger.experiment_record(full)
     similar = similar_failures(e.id, ledger=ledger) if e.failure_id else []
+    # The same lessons and next steps as the Markdown page: the experiment's and its failure's.
+    lessons = ledger.lessons_for([e.id, *([e.failure_id] if e.failure_id else [])])
+    next_steps = [n["text"] for n in ledger.store.notes(e.id) if n["kind"] == "next_step"]
     if as_json:
         data = e.to_dict()
         data["failure"] = ledger.failure_record(e.failure_id).to_dict() if e.failure_id else None
         data["similar"] = [s.to_dict() for s in similar]
-        data["lessons"] = [les.to_dict() for les in ledger.lessons_for([e.id])]
-        data["next_steps"] = [n["text"] for n in ledger.store.notes(e.id)]
+        data["lessons"] = [les.to_dict() for les in lessons]
+        data["next_steps"] = next_steps
         print_json(data)
         return
     _print_experiment(e)
     if e.failure_id:
         f = ledger.failure_record(e.failure_id)
         d = f.diagnosis
-        body = [f"[bold]{f.title}[/]", f"[bold]{d.get('category')}[/] — {d.get('title')}",
-                f"likely cause: {d.get('likely_cause')}"]
-        body += [f"[yellow]config:[/] {i.get('message')}" for i in d.get("config_issues") or []]
-        body += [f"try: {r}" for r in d.get("recommendations") or []]
+        body = [f"[bold]{escape(f.title)}[/]",
+                f"[bold]{d.get('category')}[/] — {escape(str(d.get('title')))}",
+                f"likely cause: {escape(str(d.get('likely_cause')))}"]
+        body += [f"[yellow]config:[/] {escape(str(i.get('message')))}"
+                 for i in d.get("config_issues") or []]
+        body += [f"try: {escape(str(r))}" for r in d.get("recommendations") or []]
         console.print(Panel("\n".join(body), title=f"failure {f.id}", border_style="red"))
         _print_similar(similar)
-    lessons = ledger.lessons_for([e.id])
     for les in lessons:
-        console.print(f"lesson {les.id}: {les.text}")
-    for n in ledger.store.notes(e.id):
-        console.print(f"next step: {n['text']}")
+        console.print(f"lesson {les.id}: {les.text}", markup=False, highlight=False)
+    for step in next_steps:
+        console.print(f"next step: {step}", markup=False, highlight=False)
 
 
 def _print_experiment(e: ExperimentRecord) -> None:
+    # Names, hypotheses, configs and exception text are the user's: escape them so
+    # "[2048, 1024]" or "[/]" print as written instead of being read as Rich markup.
     lines = [
-        f"{status_style(e.status, e.outcome)}  project {e.project}  started {ago(e.started_at)}"
-        f"  duration {e.duration_s or 0:.1f}s",
-        f"hypothesis: {e.hypothesis or '—'}",
+        f"{status_style(e.status, e.outcome)}  project {escape(e.project)}  started "
+        f"{ago(e.started_at)}  duration {e.duration_s or 0:.1f}s",
+        f"hypothesis: {escape(e.hypothesis or '—')}",
     ]
     if e.approach:
-        lines.append(f"approach: {e.approach}")
+        lines.append(f"approach: {escape(e.approach)}")
     if e.tags:
-        lines.append(f"tags: {', '.join(e.tags)}")
+        lines.append(f"tags: {escape(', '.join(e.tags))}")
     if e.config:
-        lines.append("config: " + ", ".join(f"{k}={v}" for k, v in e.config.items()))
+        lines.append("config: " + escape(", ".join(f"{k}={v}" for k, v in e.config.items())))
     if e.outcome_reason:
-        lines.append(f"outcome: {e.outcome_reason}")
-    console.print(Panel("\n".join(lines), title=f"{e.name} ({e.id})"))
+        lines.append(f"outcome: {escape(e.outcome_reason)}")
+    console.print(Panel("\n".join(lines), title=escape(f"{e.name} ({e.id})")))
     if e.verdicts:
         t = Table("criterion", "value", "verdict")
         for v in e.verdicts:
             colour = {"met": "green", "missed": "red"}.get(v["verdict"], "yellow")
-            value = "—" if v["value"] is None else f"{v['value']:.4g}"
+            value = format_value(v["value"], 4)
             t.add_row(f"{v['metric']} {v['op']} {v['threshold']:g}", value,
                       f"[{colour}]{v['verdict']}[/]")
         console.print(t)
@@ -238,12 +276,21 @@ def similar(
 
 
 def export(
-    md: Annotated[Path, typer.Option("--md", help="Folder for one Markdown page per experiment.")],
+    md: Annotated[
+        Path,
+        typer.Option(
+            "--md", file_okay=False, help="Folder for one Markdown page per experiment."
+        ),
+    ],
     project: ProjectOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Export experiments as Markdown pages with an index."""
     paths = export_markdown(get_cli_ledger(), md, project=project)
-    console.print(f"wrote {len(paths)} file(s) to {md}")
+    if as_json:
+        print_json([str(p) for p in paths])
+        return
+    console.print(f"wrote {len(paths)} file(s) to {md}", markup=False, highlight=False)
 
 
 def metrics(project: ProjectOpt = None, since: SinceOpt = None, as_json: JsonOpt = False) -> None:
@@ -262,7 +309,7 @@ def metrics(project: ProjectOpt = None, since: SinceOpt = None, as_json: JsonOpt
 
     t.add_row("experiment velocity", f"{m.velocity_per_week:.1f}/week",
               f"{m.experiments} experiments over {m.weeks:.1f} week(s)")
-    rec = "—" if m.recovery_hours_median is None else f"{m.recovery_hours_median:.2f} h"
+    rec = "—" if m.recovery_hours_median is None else _hours(m.recovery_hours_median)
     t.add_row("failure recovery time (median)", rec,
               f"{m.recoveries} recovered, {m.unrecovered} not yet")
     t.add_row("lesson application rate", pct(m.lesson_application_rate),
@@ -274,3 +321,11 @@ def metrics(project: ProjectOpt = None, since: SinceOpt = None, as_json: JsonOpt
     t.add_row("[bold]learning efficiency[/]", f"[bold]{m.learning_efficiency:.2f}[/]",
               "0.3·apply + 0.3·(1-repeat) + 0.2·innovation + 0.2·min(velocity/10, 1)")
     console.print(t)
+
+
+def _hours(h: float) -> str:
+    if h < 1 / 60:
+        return f"{h * 3600:.0f} s"
+    if h < 1:
+        return f"{h * 60:.0f} min"
+    return f"{h:.1f} h"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Annotated
 
-import click
 import typer
+from rich.markup import escape
 
 from hindsight import __version__
 from hindsight.cli import common, experiments, importer, lessons, postmortem
@@ -38,6 +38,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     store: Annotated[
         str | None,
         typer.Option("--store", envvar="HINDSIGHT_STORE", help="Store URL (SQLite or PostgreSQL)."),
@@ -48,22 +49,44 @@ def _root(
 ) -> None:
     """hindsight: learn from every failed experiment."""
     common.set_store_override(store)
+    ctx.call_on_close(common.close_ledger)
 
 
 def main() -> None:
-    """Run the CLI; hindsight's own errors print as one clear line and exit 2."""
+    """Run the CLI: an error prints one `error:` line and exits 2 (usage errors too)."""
     try:
         rc = app(standalone_mode=False)
     except HindsightError as exc:
-        common.err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        _error(str(exc))
         sys.exit(2)
-    except click.exceptions.Abort:
+    except typer.Abort:
         common.err_console.print("aborted")
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:
+        # Typer bundles its own Click: usage errors (bad option, missing argument,
+        # unknown command) arrive here as TyperException, not click.ClickException.
+        sys.exit(_usage_error(exc))
     sys.exit(rc if isinstance(rc, int) else 0)
+
+
+def _error(message: str) -> None:
+    # Messages quote user text ("[postgres]", "[/]"): never read them as Rich markup,
+    # and keep them on one line for CI logs and grep.
+    common.err_console.print(
+        f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True
+    )
+
+
+def _usage_error(exc: typer.TyperException) -> int:
+    code = int(getattr(exc, "exit_code", 2))
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        return code  # the help was printed already; nothing else to say
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        common.err_console.out(ctx.get_usage(), highlight=False)
+        common.err_console.out(f"Try '{ctx.command_path} --help' for help.", highlight=False)
+    _error(exc.format_message())
+    return code
 
 
 if __name__ == "__main__":

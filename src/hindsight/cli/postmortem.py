@@ -10,9 +10,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
-from hindsight.cli.common import ago, console, get_cli_ledger, print_json
+from hindsight.cli.common import (
+    ago,
+    console,
+    err_console,
+    get_cli_ledger,
+    print_json,
+    table,
+    wide,
+)
 from hindsight.errors import LedgerError
 from hindsight.ledger import (
     draft_postmortem,
@@ -40,15 +48,20 @@ def new(
         if exp.failure_id is None:
             raise LedgerError(f"Experiment {full} has no recorded failure to write up.")
         full = exp.failure_id
+    elif kind != "failure":
+        raise LedgerError(
+            f"{full} is a {kind}; --from takes a failure id (fail_…) or an experiment id (exp_…)."
+        )
     pm = draft_postmortem(ledger, full)
     if edit_now:
-        edit(pm.id)
+        edit(pm.id, as_json=as_json)
         return
     if as_json:
         print_json(pm.to_dict())
         return
-    console.out(postmortem_markdown(pm), highlight=False)
-    console.print(f"[dim]draft {pm.id} saved; edit it with: hindsight postmortem edit {pm.id}[/]")
+    console.out(postmortem_markdown(pm), highlight=False, end="")
+    # On stderr, so `hindsight postmortem new --from ID > pm.md` keeps only the Markdown.
+    err_console.print(f"[dim]draft {pm.id} saved; edit it with: hindsight postmortem edit {pm.id}[/]")
 
 
 def show(
@@ -60,7 +73,7 @@ def show(
     if as_json:
         print_json(pm.to_dict())
     else:
-        console.out(postmortem_markdown(pm), highlight=False)
+        console.out(postmortem_markdown(pm), highlight=False, end="")
 
 
 app.command("show")(show)
@@ -70,9 +83,13 @@ app.command("show")(show)
 def edit(
     postmortem_id: Annotated[str, typer.Argument(help="The post-mortem id.")],
     from_file: Annotated[
-        Path | None, typer.Option("--file", help="Read the edited Markdown from a file instead.")
+        Path | None,
+        typer.Option(
+            "--file", exists=True, dir_okay=False, help="Read the edited Markdown from a file instead."
+        ),
     ] = None,
     status: Annotated[str | None, typer.Option(help="draft, reviewed or final.")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Edit a post-mortem in $EDITOR (or from a file); new lessons are recorded."""
     ledger = get_cli_ledger()
@@ -89,7 +106,12 @@ def edit(
             fh.write(postmortem_markdown(pm))
             path = Path(fh.name)
         try:
-            code = subprocess.call([*shlex.split(editor), str(path)])
+            try:
+                code = subprocess.call([*shlex.split(editor), str(path)])
+            except OSError as exc:
+                raise LedgerError(
+                    f"Cannot start the editor {editor!r} ({exc}). Fix $EDITOR or pass --file EDITED.md."
+                ) from exc
             if code != 0:
                 raise LedgerError(f"The editor exited with {code}; nothing was changed.")
             text = path.read_text(encoding="utf-8")
@@ -99,12 +121,15 @@ def edit(
     updated = update_postmortem(
         ledger, pm.id, title=parsed["title"], status=status, sections=parsed["sections"]
     )
+    if as_json:
+        print_json(updated.to_dict())
+        return
     console.print(f"saved {updated.id} ({updated.status})")
 
 
 @app.command("list")
 def list_(
-    project: Annotated[str | None, typer.Option("--project", "-p")] = None,
+    project: Annotated[str | None, typer.Option("--project", "-p", help="Only this project.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List post-mortems, newest first."""
@@ -112,9 +137,17 @@ def list_(
     if as_json:
         print_json(rows)
         return
-    t = Table(title=f"{len(rows)} post-mortem(s)")
-    for col in ("id", "title", "status", "failure", "created"):
-        t.add_column(col, overflow="fold")
+    with_failure = wide()
+    t = table(f"{len(rows)} post-mortem(s)")
+    t.add_column("id", no_wrap=True)  # people copy ids out of this table
+    t.add_column("title", overflow="fold", ratio=1)
+    t.add_column("status", no_wrap=True)
+    t.add_column("created", no_wrap=True)
+    if with_failure:
+        t.add_column("failure", no_wrap=True)
     for r in rows:
-        t.add_row(r["id"], r["title"], r["status"], r["failure_id"] or "—", ago(r["created_at"]))
+        row = [r["id"], escape(r["title"]), r["status"], ago(r["created_at"])]
+        if with_failure:
+            row.append(r["failure_id"] or "—")
+        t.add_row(*row)
     console.print(t)

@@ -175,19 +175,19 @@ class Ledger:
         """Mark runs that stopped sending heartbeats as crashed; returns their ids."""
         now = time.time() if now is None else now
         store = self.store
-        candidates = store.stale_running(now - self.settings.stale_after_s)
+        candidates = {r["id"]: r for r in store.stale_running(now - self.settings.stale_after_s)}
         host = hostname()
-        # A run on this host whose process is gone died now, not two minutes from now.
+        # On this host the process table decides: a run whose process is gone died now,
+        # not two minutes from now, and one whose process lives is alive even if its
+        # heartbeat lags (a starved heartbeat thread, a suspended laptop).
         for row in store.list_experiments(statuses=["running"]):
-            if (
-                row["host"] == host
-                and row["pid"]
-                and not _pid_alive(int(row["pid"]))
-                and all(c["id"] != row["id"] for c in candidates)
-            ):
-                candidates.append(row)
+            if row["host"] == host and row["pid"]:
+                if _pid_alive(int(row["pid"])):
+                    candidates.pop(row["id"], None)
+                else:
+                    candidates.setdefault(row["id"], row)
         reaped = []
-        for row in candidates:
+        for row in candidates.values():
             if self._reap(row, now):
                 reaped.append(row["id"])
         return reaped

@@ -16,7 +16,7 @@ from typing import Any
 
 from hindsight.errors import InvalidCriteria
 
-__all__ = ["Criterion", "Verdict", "judge", "outcome_of", "parse_criteria"]
+__all__ = ["Criterion", "Verdict", "format_value", "judge", "outcome_of", "parse_criteria"]
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -117,3 +117,16 @@ def outcome_of(verdicts: list[Verdict]) -> str | None:
     if met == len(verdicts):
         return "success"
     return "partial" if met else "failure"
+
+
+def format_value(value: object, digits: int = 6) -> str:
+    """A stored metric value for people: numbers to ``digits`` significant digits.
+
+    Non-finite values are stored as the strings ``"nan"``/``"inf"`` (JSON has no
+    NaN), so anything that is not a number is shown as it is.
+    """
+    if value is None:
+        return "—"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.{digits}g}"
+    return str(value)

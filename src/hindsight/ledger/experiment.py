@@ -9,7 +9,6 @@ without a word is reaped later from its stale heartbeat (see ``Ledger.reap_stale
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import signal
 import sys
@@ -112,8 +111,8 @@ class Experiment:
         self.hypothesis = hypothesis
         self.approach = approach
         self.config: dict[str, Any] = jsonable(dict(config or {}))
+        self._criteria = parse_criteria(criteria)
         self.criteria = dict(criteria or {})
-        self._criteria = parse_criteria(self.criteria)
         self.tags = [str(t) for t in tags]
         self.project = project or ledger.settings.project
         self.id = new_id("experiment")
@@ -157,6 +156,9 @@ class Experiment:
         if self._active:
             raise LedgerError(f"Experiment {self.id} is already running.")
         store = self.ledger.store
+        # Unknown ids must fail before the running record exists, or it is left behind.
+        parents = [self.ledger.resolve(p, "experiment")[1] for p in self._builds_on]
+        lessons = [self.ledger.resolve(x, "lesson")[1] for x in self._applies]
         self._started = time.time()
         commit, dirty = git_state(os.getcwd())
         row = {
@@ -183,9 +185,9 @@ class Experiment:
         }
         store.insert("experiment", row)
         self._active = True
-        for parent in self._builds_on:
+        for parent in parents:
             self.builds_on(parent)
-        for lesson_id in self._applies:
+        for lesson_id in lessons:
             self.applies(lesson_id)
         self._start_mirrors()
         self._install_sigterm()
@@ -220,7 +222,10 @@ class Experiment:
         ended = time.time()
         values: dict[str, Any] = {"ended_at": ended, "duration_s": ended - self._started}
         verdicts = judge(self._criteria, self._last)
-        values["verdicts"] = [v.to_dict() for v in verdicts]
+        # A NaN metric (a diverged loss) is not JSON: PostgreSQL would refuse the record.
+        values["verdicts"] = jsonable([v.to_dict() for v in verdicts], "verdicts")
+        if isinstance(exc, SystemExit) and not isinstance(exc, Terminated) and exc.code in (None, 0):
+            exc = None  # sys.exit(0) ends a script normally
         if isinstance(exc, (KeyboardInterrupt, Terminated)):
             killed_by = "SIGTERM" if isinstance(exc, Terminated) else "KeyboardInterrupt (Ctrl-C)"
         if killed_by is not None:
@@ -253,7 +258,7 @@ class Experiment:
                 config=self.config,
                 exit_code=exit_code,
                 extra={
-                    "last_metrics": dict(self._last),
+                    "last_metrics": jsonable(dict(self._last), "last_metrics"),
                     "duration_s": values["duration_s"],
                     "environment": capture_environment(),
                     "git": dict(zip(("commit", "dirty"), git_state(os.getcwd()), strict=True)),
@@ -291,22 +296,19 @@ class Experiment:
 
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
         """Record one point of a metric's step series (buffered, written in batches)."""
+        _check_key(key)
         try:
             v = float(value)
+            given = None if step is None else int(step)
         except (TypeError, ValueError) as exc:
             raise LedgerError(
-                f"Metric {key!r} must be a number. Got {value!r} ({type(value).__name__})."
+                f"Metric {key!r} must be a number at an integer step. "
+                f"Got {value!r} ({type(value).__name__}) at step {step!r}."
             ) from exc
         now = time.time()
         with self._lock:
-            buf = self._buf.get(key)
-            if buf is None:
-                if not isinstance(key, str) or not key or len(key) > 250:
-                    raise LedgerError(
-                        f"Metric names must be non-empty strings of at most 250 characters. Got {key!r}."
-                    )
-                buf = self._buf[key] = ([], [], [])
-            s = self._steps.get(key, 0) if step is None else int(step)
+            buf = self._buf.setdefault(key, ([], [], []))
+            s = self._steps.get(key, 0) if given is None else given
             buf[0].append(s)
             buf[1].append(v)
             buf[2].append(now)
@@ -326,8 +328,14 @@ class Experiment:
 
     def log_series(self, key: str, values: Any, steps: Any = None) -> None:
         """Record a whole step series at once from arrays (vectorised)."""
-        vals = np.asarray(values, dtype=np.float64).ravel()
-        st = np.arange(len(vals)) if steps is None else np.asarray(steps, dtype=np.int64).ravel()
+        _check_key(key)
+        try:
+            vals = np.asarray(values, dtype=np.float64).ravel()
+            st = np.arange(len(vals)) if steps is None else np.asarray(steps, dtype=np.int64).ravel()
+        except (TypeError, ValueError) as exc:
+            raise LedgerError(
+                f"log_series({key!r}) needs arrays of numbers (values) and integers (steps): {exc}."
+            ) from exc
         if st.shape != vals.shape:
             raise LedgerError(
                 f"log_series({key!r}): {len(st)} steps for {len(vals)} values; pass one step per value."
@@ -366,7 +374,7 @@ class Experiment:
                 )
                 for k, (s, v, t) in buf.items()
             }
-            summary = {k: (v if math.isfinite(v) else str(v)) for k, v in last.items()}
+            summary = jsonable(last, "summary")
             try:
                 self.ledger.store.append_metrics(
                     [(self.id, k, *arrs) for k, arrs in series.items()], summary=(self.id, summary)
@@ -492,3 +500,10 @@ class Experiment:
             warnings.warn(
                 f"Mirroring experiment {self.id} failed: {exc}", HindsightWarning, stacklevel=3
             )
+
+
+def _check_key(key: Any) -> None:
+    if not isinstance(key, str) or not key or len(key) > 250:
+        raise LedgerError(
+            f"Metric names must be non-empty strings of at most 250 characters. Got {key!r}."
+        )

@@ -8,8 +8,9 @@ the most similar past failures.
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hindsight.diagnose import Evidence, diagnose
@@ -25,6 +26,7 @@ from hindsight.store.schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from hindsight.ledger.core import Ledger
+    from hindsight.store import Store
 
 __all__ = ["SOURCES", "config_diff", "record_failure", "similar_failures"]
 
@@ -47,6 +49,9 @@ def record_failure(
     """Diagnose, fingerprint and store a failure; return it with similar past failures."""
     if source not in SOURCES:
         raise LedgerError(f"Unknown failure source {source!r}. Use one of {', '.join(SOURCES)}.")
+    if project is None and experiment_id is not None:
+        # A failure belongs to its experiment's project, not to whatever the settings say.
+        project = str(ledger.store.get("experiment", experiment_id)["project"])
     ev = _evidence(evidence, exit_code)
     diag = diagnose(ev, dict(config or {}), exit_code=exit_code)
     fp = diag.fingerprint
@@ -112,58 +117,93 @@ def similar_failures(
     failures recorded before this one.
     """
     store = ledger.store
-
-    def earlier(fp: str) -> list[dict[str, Any]]:
-        return [
-            r
-            for r in store.list_failures(fingerprint=fp, limit=1000)
-            if r["id"] != failure.id
-            and r["created_at"] <= failure.created_at
-            and (failure.experiment_id is None or r["experiment_id"] != failure.experiment_id)
-        ]
-
     scores: dict[str, float] = {failure.fingerprint: 1.0}
     # Exact repeats are found by fingerprint; left in the fuzzy query, forty of them
-    # would fill every slot and hide the near matches behind them.
-    same = [r["id"] for r in store.list_failures(fingerprint=failure.fingerprint, limit=1000)]
-    exclude = [failure.id, *same]
-    want = max(4 * k, 20)
-    while True:
-        matches = ledger.index.query(failure.tokens, k=want, exclude=exclude)
-        for m in matches:
-            if m.score >= min_score and m.score > scores.get(m.fingerprint, 0.0):
-                scores[m.fingerprint] = m.score
-        # Widen the query while other groups' repeats may still crowd out distinct ones.
-        if len(matches) < want or matches[-1].score < min_score or len(scores) > 4 * k:
-            break
-        want *= 4
-    out = []
-    for fp, score in sorted(scores.items(), key=lambda kv: -kv[1]):
-        rows = earlier(fp)
-        if rows:
-            exact = fp == failure.fingerprint
-            out.append(_describe(ledger, rows, 1.0 if exact else score, exact))
-        if len(out) == k:
-            break
-    return out
+    # would fill every slot and hide the near matches behind them. The top matches are
+    # widened while other groups' repeats may still crowd out distinct ones, until
+    # more than 4k fingerprints are in (one pass in the index).
+    for m in ledger.index.query_groups(
+        failure.tokens,
+        k=max(4 * k, 20),
+        min_score=min_score,
+        exclude=[failure.id],
+        exclude_newest=(failure.fingerprint, _GROUP_LIMIT),
+        known=[failure.fingerprint],
+        enough=4 * k,
+    ):
+        if m.score > scores.get(m.fingerprint, 0.0):
+            scores[m.fingerprint] = m.score
+    # A group is the earlier failures among a fingerprint's newest _GROUP_LIMIT, and is
+    # summarised by the store (a count, the newest, lessons, experiments), not read.
+    group = _Group(failure.created_at, failure.id, failure.experiment_id)
+    ranked = sorted(scores.items(), key=lambda kv: -kv[1])
+    chosen: list[tuple[str, int, str, float, bool]] = []
+    step = max(k, 1)
+    for start in range(0, len(ranked), step):
+        batch = ranked[start : start + step]
+        stats = store.failure_group_stats([fp for fp, _ in batch], **group.window)
+        for fp, score in batch:
+            if fp in stats:
+                exact = fp == failure.fingerprint
+                chosen.append((fp, *stats[fp], 1.0 if exact else score, exact))
+            if len(chosen) == k:
+                return _describe(ledger, chosen, group)
+    return _describe(ledger, chosen, group)
+
+
+# At most this many of a fingerprint's newest failures make its group.
+_GROUP_LIMIT = 1000
+
+
+class _Group:
+    """Which failures of a fingerprint are the earlier occurrences of one failure."""
+
+    def __init__(self, before: float, exclude_id: str, exclude_experiment: str | None) -> None:
+        self.window: dict[str, Any] = {
+            "before": before,
+            "exclude_id": exclude_id,
+            "exclude_experiment": exclude_experiment,
+            "limit": _GROUP_LIMIT,
+        }
+
+    def experiments(self, store: Store, fingerprint: str) -> Callable[[int, int], list[tuple[str, float]]]:
+        def read(offset: int, count: int) -> list[tuple[str, float]]:
+            return store.failure_group_experiments(
+                fingerprint, offset=offset, count=count, **self.window
+            )
+
+        return read
 
 
 def _describe(
-    ledger: Ledger, rows: Sequence[dict[str, Any]], score: float, exact: bool
-) -> SimilarFailure:
-    newest = max(rows, key=lambda r: r["created_at"])
-    record = FailureRecord.from_row(newest)
-    targets = {r["id"] for r in rows} | {r["experiment_id"] for r in rows if r["experiment_id"]}
-    lessons = ledger.lessons_for(sorted(targets))
-    fixed_by, change = None, None
-    failed_exps = [r["experiment_id"] for r in rows if r["experiment_id"]]
-    if failed_exps:
-        fix = find_fix(ledger, failed_exps)
+    ledger: Ledger, chosen: Sequence[tuple[str, int, str, float, bool]], group: _Group
+) -> list[SimilarFailure]:
+    """The entries of the chosen groups: each group's newest failure, lessons and fix.
+
+    All groups are looked up together, a handful of queries in all.
+    """
+    if not chosen:
+        return []
+    store = ledger.store
+    fps = [fp for fp, *_ in chosen]
+    full = {r["id"]: r for r in store.list_failures(ids=[newest for _, _, newest, _, _ in chosen])}
+    lesson_ids = store.failure_group_lessons(fps, **group.window)
+    every = ledger.lessons_by_id(sorted(set().union(*lesson_ids.values())))
+    fixes = _find_fixes(ledger, [group.experiments(store, fp) for fp in fps])
+    out = []
+    for (fp, count, newest, score, exact), fix in zip(chosen, fixes, strict=True):
+        fixed_by, change = None, None
         if fix is not None:
             broken, good = fix
             fixed_by = good.id
             change = config_diff(broken.config, good.config)
-    return SimilarFailure(record, score, exact, len(rows), lessons, fixed_by, change)
+        lessons = [les for les in every if les.id in lesson_ids.get(fp, set())]
+        out.append(
+            SimilarFailure(
+                FailureRecord.from_row(full[newest]), score, exact, count, lessons, fixed_by, change
+            )
+        )
+    return out
 
 
 def find_fix(
@@ -172,21 +212,145 @@ def find_fix(
     """The first success after one of these failed experiments in the same line of work.
 
     The line of work of an experiment is the experiments that build on it
-    (``exp.builds_on``), and the later experiments of the same project and name.
-    Returns (failed experiment, the success), latest failure first.
+    (``exp.builds_on``, directly or through others), and the later experiments of
+    the same project and name. Returns (failed experiment, the success), latest
+    failure first.
+    """
+    ids = [(i, math.inf) for i in dict.fromkeys(failed_experiment_ids)]
+    return _find_fixes(ledger, [lambda offset, count: ids[offset : offset + count]])[0]
+
+
+# Failed experiments are read newest failure first, this many at first, four times as
+# many each further round: the latest failed run with a fix is usually among the first.
+_FIRST_CHUNK = 8
+# Allowance for clocks of different hosts when bounding when an unread run started.
+_CLOCK_SKEW_S = 300.0
+
+
+def _find_fixes(
+    ledger: Ledger, sources: Sequence[Callable[[int, int], list[tuple[str, float]]]]
+) -> list[tuple[ExperimentRecord, ExperimentRecord] | None]:
+    """``find_fix`` of several groups of failed experiments, a few queries for all.
+
+    Each source reads a group's (experiment id, when its newest failure was recorded),
+    newest first, ``count`` from ``offset``. A run starts before its failures are
+    recorded, so once the runs of the newest failures are read, every unread run
+    started before the newest failure left unread: a failed run that started later
+    than that, with a fix, is the answer without reading the rest.
     """
     store = ledger.store
-    failed_rows = store.list_experiments(ids=list(failed_experiment_ids))
-    for broken_row in sorted(failed_rows, key=lambda r: -r["started_at"]):
-        broken = ExperimentRecord.from_row(broken_row)
-        line = {c for _, c in store.children([broken.id])}
-        candidates = store.list_experiments(project=broken.project, outcomes=["success"])
-        for row in sorted(candidates, key=lambda r: r["started_at"]):
-            if row["started_at"] < broken.started_at or row["id"] == broken.id:
-                continue
-            if row["id"] in line or row["name"] == broken.name:
-                return broken, ExperimentRecord.from_row(row)
-    return None
+    heads: dict[str, dict[str, Any]] = {}
+    lines: dict[str, set[str]] = {}
+    in_line: dict[str, dict[str, Any]] = {}
+    looked_up: set[str] = set()
+    latest: dict[tuple[str, str], float] = {}
+    orders: list[list[tuple[str, float]]] = [[] for _ in sources]
+    unread = [math.inf for _ in sources]
+    checked: list[set[str]] = [set() for _ in sources]
+    pairs: list[tuple[str, str] | None] = [None for _ in sources]
+    pending = list(range(len(sources)))
+    size = _FIRST_CHUNK
+    while pending:
+        wanted = set()
+        for gi in pending:
+            got = sources[gi](len(orders[gi]), size + 1)
+            orders[gi].extend(got[:size])
+            # The first run left unread started no later than its failure (+ skew).
+            unread[gi] = got[size][1] + _CLOCK_SKEW_S if len(got) > size else -math.inf
+            wanted.update(e for e, _ in got[:size] if e not in heads)
+        size *= 4
+        new = store.list_experiments(
+            ids=sorted(wanted), columns=("id", "project", "name", "started_at")
+        ) if wanted else []
+        heads.update((r["id"], r) for r in new)
+        lines.update(_descendants(ledger, [r["id"] for r in new]))
+        # Successes that build on the failed runs are few: read them with the runs. Of
+        # the same-name successes only the latest start per name is needed to tell
+        # whether a failed run has one after it; the first such one is read for it alone.
+        unseen = sorted({c for r in new for c in lines[r["id"]]} - looked_up)
+        looked_up.update(unseen)
+        if unseen:
+            in_line.update(
+                (r["id"], r)
+                for r in store.list_experiments(
+                    ids=unseen, columns=("id", "project", "name", "started_at", "outcome")
+                )
+                if r["outcome"] == "success"
+            )
+        latest.update(
+            store.latest_success_starts(
+                {(r["project"], r["name"]) for r in new} - latest.keys()
+            )
+        )
+        still = []
+        for gi in pending:
+            failed = [heads[e] for e, _ in orders[gi] if e in heads]
+            decided = True
+            for broken in sorted(failed, key=lambda r: -r["started_at"]):
+                if broken["started_at"] <= unread[gi]:
+                    decided = False  # an unread run may have started later than this one
+                    break
+                if broken["id"] in checked[gi]:
+                    continue
+                checked[gi].add(broken["id"])
+                good = _fix_of(store, broken, lines, in_line, latest)
+                if good is not None:
+                    pairs[gi] = (broken["id"], good)
+                    break
+            if not decided and pairs[gi] is None:
+                still.append(gi)
+        pending = still
+    need = sorted({i for pair in pairs if pair is not None for i in pair})
+    full = {
+        r["id"]: ExperimentRecord.from_row(r) for r in store.list_experiments(ids=need)
+    } if need else {}
+    return [None if pair is None else (full[pair[0]], full[pair[1]]) for pair in pairs]
+
+
+def _fix_of(
+    store: Store,
+    broken: Mapping[str, Any],
+    lines: Mapping[str, set[str]],
+    in_line: Mapping[str, Mapping[str, Any]],
+    latest: Mapping[tuple[str, str], float],
+) -> str | None:
+    """The first success after ``broken`` that builds on it or has its name, if any."""
+    after = broken["started_at"]
+    found = [
+        in_line[c]
+        for c in lines.get(broken["id"], ())
+        if c in in_line
+        and c != broken["id"]
+        and in_line[c]["project"] == broken["project"]
+        and in_line[c]["started_at"] >= after
+    ]
+    if latest.get((broken["project"], broken["name"]), -math.inf) >= after:
+        same_name = store.successes_after(
+            after, project=broken["project"], name=broken["name"], limit=2
+        )
+        found += [r for r in same_name if r["id"] != broken["id"]][:1]
+    if not found:
+        return None
+    return str(min(found, key=lambda r: r["started_at"])["id"])
+
+
+def _descendants(ledger: Ledger, experiment_ids: Sequence[str]) -> dict[str, set[str]]:
+    """Every experiment that builds on each of these, directly or through others."""
+    # A fix often comes two steps later: a partial retry, then the run that worked.
+    found: dict[str, set[str]] = {e: set() for e in experiment_ids}
+    frontier: dict[str, set[str]] = {e: {e} for e in experiment_ids}
+    while frontier:
+        kids: dict[str, list[str]] = {}
+        for parent, child in ledger.store.children(sorted(set().union(*frontier.values()))):
+            kids.setdefault(parent, []).append(child)
+        step: dict[str, set[str]] = {}
+        for root, nodes in frontier.items():
+            new = {c for n in nodes for c in kids.get(n, ()) if c not in found[root]}
+            if new:
+                found[root] |= new
+                step[root] = new
+        frontier = step
+    return found
 
 
 def config_diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,10 +10,12 @@ projects, started in the window ``[since, until]``):
   after a success (or after the start) to the end of the next success. A line of
   work is the experiments joined by ``builds_on`` links and the experiments of the
   same project and name. A failure is a crashed or killed run or an outcome of
-  failure; a partial outcome is neither a failure nor a success. Reported as the
+  failure; a partial outcome, and a finished run without criteria (no outcome),
+  is neither a failure nor a success; running experiments are left out. Reported as the
   median and mean in hours, with the number of streaks not yet recovered.
 - **lesson application rate** — lessons recorded in the window that at least one
-  experiment applied, over all lessons recorded in the window.
+  experiment applied by ``until``, over all lessons recorded in the window (an
+  application recorded after ``until`` does not count, so a past window keeps its value).
 - **repeat-failure rate** — failures in the window whose fingerprint matches an
   earlier failure that already had a lesson (linked to it or its experiment,
   recorded before the repeat), over all failures in the window.
@@ -32,6 +34,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from hindsight.errors import LedgerError
 from hindsight.ledger.records import ExperimentRecord, iso
 
 if TYPE_CHECKING:
@@ -82,6 +85,11 @@ def learning_metrics(
 ) -> LearningMetrics:
     """Compute the learning metrics of a project (or all) over a window."""
     until = time.time() if until is None else until
+    if since is not None and since > until:
+        raise LedgerError(
+            f"The window starts after it ends (since={iso(since)}, until={iso(until)}). "
+            "Pass a since earlier than until."
+        )
     store = ledger.store
     all_exps = [
         e for e in ledger.experiments(project=project, newest_first=False)
@@ -99,7 +107,9 @@ def learning_metrics(
         if (since is None or r["created_at"] >= since) and r["created_at"] <= until
     ]
     links = store.lesson_links(lesson_ids=[r["id"] for r in lesson_rows]) if lesson_rows else []
-    applied_ids = {x["lesson_id"] for x in links if x["relation"] == "applied"}
+    applied_ids = {
+        x["lesson_id"] for x in links if x["relation"] == "applied" and x["created_at"] <= until
+    }
     lessons_applied = sum(r["id"] in applied_ids for r in lesson_rows)
     application = lessons_applied / len(lesson_rows) if lesson_rows else None
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hindsight.ledger.criteria import format_value
 from hindsight.ledger.failures import similar_failures
 from hindsight.ledger.records import ExperimentRecord, iso
 
@@ -44,14 +45,16 @@ def experiment_markdown(ledger: Ledger, experiment_id: str) -> str:
     if e.verdicts:
         out += ["## Criteria", "", "| metric | criterion | value | verdict |", "|---|---|---|---|"]
         for v in e.verdicts:
-            value = "—" if v["value"] is None else f"{v['value']:.6g}"
-            out.append(f"| {v['metric']} | {v['op']} {v['threshold']:g} | {value} | {v['verdict']} |")
+            value = format_value(v["value"])
+            out.append(
+                f"| {_cell(v['metric'])} | {v['op']} {v['threshold']:g} | {value} | {v['verdict']} |"
+            )
         out.append("")
     if e.outcome_reason:
         out += [f"Outcome: {e.outcome_reason}", ""]
     if e.summary:
         out += ["## Metrics (final values)", "", "| metric | value |", "|---|---|"]
-        out += [f"| {k} | {v} |" for k, v in sorted(e.summary.items())]
+        out += [f"| {_cell(k)} | {v} |" for k, v in sorted(e.summary.items())]
         out.append("")
     if e.failure_id:
         f = ledger.failure_record(e.failure_id)
@@ -102,10 +105,18 @@ def export_markdown(
         path = root / f"{e.id}.md"
         path.write_text(experiment_markdown(ledger, e.id), encoding="utf-8")
         written.append(path)
-        index.append(f"| [{e.name}]({path.name}) | {e.status} | {e.outcome or '—'} | {iso(e.started_at)} |")
+        link = _cell(e.name).replace("[", "\\[").replace("]", "\\]")
+        index.append(
+            f"| [{link}]({path.name}) | {e.status} | {e.outcome or '—'} | {iso(e.started_at)} |"
+        )
     index_path = root / "index.md"
     index_path.write_text("\n".join(index) + "\n", encoding="utf-8")
     return [*written, index_path]
+
+
+def _cell(text: str) -> str:
+    # Names are free text; a bare | would split a table row.
+    return str(text).replace("|", "\\|")
 
 
 def _duration(e: ExperimentRecord) -> str:

@@ -44,6 +44,9 @@ SECTIONS = {
 }
 _LIST_SECTIONS = {"timeline": "Timeline", "action_items": "Action items", "lessons": "Lessons"}
 STATUSES = ("draft", "reviewed", "final")
+ACTION_STATUSES = ("open", "done")
+# The field a plain string stands for in each list section.
+_LIST_FIELDS = {"timeline": ("event",), "action_items": ("text",), "lessons": ("text",)}
 
 
 def draft_postmortem(ledger: Ledger, failure_id: str) -> PostMortem:
@@ -72,7 +75,7 @@ def draft_postmortem(ledger: Ledger, failure_id: str) -> PostMortem:
                 if similar and similar[0].fixed_by else "",
             ] if x
         ) + ".",
-        "went_wrong": _went_wrong(d, similar),
+        "went_wrong": _went_wrong(d, similar, exp),
         "timeline": timeline,
         "action_items": [
             {"text": r, "owner": "", "status": "open"} for r in d.get("recommendations") or []
@@ -129,12 +132,13 @@ def update_postmortem(
                 f"Unknown post-mortem section {key!r}. Sections: "
                 f"{', '.join([*SECTIONS, *_LIST_SECTIONS])}."
             )
-        body[key] = value
+        body[key] = _checked(key, value)
     if status is not None and status not in STATUSES:
         raise LedgerError(f"status must be one of {', '.join(STATUSES)}. Got {status!r}.")
+    # Everything is checked before the first new lesson is written.
     lessons = []
     for item in body.get("lessons") or []:
-        item = {"text": item} if isinstance(item, str) else dict(item)
+        item = dict(item)
         if not item.get("id"):
             sources = [pm.id] + [x for x in (pm.failure_id, pm.experiment_id) if x]
             item["id"] = add_lesson(ledger, item["text"], sources=sources, project=pm.project).id
@@ -149,6 +153,37 @@ def update_postmortem(
         updated_at=time.time(),
     )
     return ledger.postmortem(pm.id)
+
+
+def _checked(key: str, value: Any) -> Any:
+    """A section's value in its stored shape, or a LedgerError that says what is wrong."""
+    if key in SECTIONS:
+        if value is not None and not isinstance(value, str):
+            raise LedgerError(f"Section {key!r} is text. Got {type(value).__name__}.")
+        return value or ""
+    if isinstance(value, (str, Mapping)) or not isinstance(value, (list, tuple)):
+        raise LedgerError(f"Section {key!r} is a list. Got {type(value).__name__}.")
+    items = [{_LIST_FIELDS[key][0]: x} if isinstance(x, str) else x for x in value]
+    if not all(isinstance(x, Mapping) for x in items):
+        raise LedgerError(f"Items of {key!r} are strings or dicts with {_LIST_FIELDS[key]}.")
+    out = []
+    for item in items:
+        item = dict(item)
+        main = _LIST_FIELDS[key][0]
+        if not isinstance(item.get(main), str) or not item[main].strip():
+            raise LedgerError(f"Every item of {key!r} needs a non-empty {main!r}. Got {item!r}.")
+        if key == "action_items":
+            item.setdefault("owner", "")
+            item.setdefault("status", "open")
+            if item["status"] not in ACTION_STATUSES:
+                raise LedgerError(
+                    f"An action item's status must be one of {', '.join(ACTION_STATUSES)}. "
+                    f"Got {item['status']!r}."
+                )
+        elif key == "timeline":
+            item.setdefault("at", "")
+        out.append(item)
+    return out
 
 
 def postmortem_markdown(pm: PostMortem) -> str:
@@ -166,7 +201,10 @@ def postmortem_markdown(pm: PostMortem) -> str:
     for key, heading in SECTIONS.items():
         out += [f"## {heading}", "", str(b.get(key) or "").strip() or "_(to fill in)_", ""]
     out += ["## Timeline", ""]
-    out += [f"- {e.get('at')} — {e.get('event')}" for e in b.get("timeline") or []] or ["_(none)_"]
+    out += [
+        f"- {e['at']} — {e.get('event')}" if e.get("at") else f"- {e.get('event')}"
+        for e in b.get("timeline") or []
+    ] or ["_(none)_"]
     out += ["", "## Action items", ""]
     for a in b.get("action_items") or []:
         box = "x" if a.get("status") == "done" else " "
@@ -195,9 +233,10 @@ def postmortem_markdown(pm: PostMortem) -> str:
 
 
 _HEADING = re.compile(r"^##\s+(.+?)\s*$")
-_ACTION = re.compile(r"^- \[( |x|X)\]\s+(.*?)(?:\s+\(owner:\s*([^)]*)\))?\s*$")
-_LESSON = re.compile(r"^- (.*?)(?:\s+\((les_[0-9a-f]+)\))?\s*$")
-_EVENT = re.compile(r"^- (.*?) — (.*)$")
+# Bullets may be -, * or +; an action item without a checkbox is an open one.
+_ACTION = re.compile(r"^[-*+]\s+(?:\[( |x|X)\]\s+)?(.*?)(?:\s+\(owner:\s*([^)]*)\))?\s*$")
+_LESSON = re.compile(r"^[-*+]\s+(.*?)(?:\s+\((les_[0-9a-f]+)\))?\s*$")
+_EVENT = re.compile(r"^[-*+]\s+(?:(.*?) — )?(.*)$")
 
 
 def parse_markdown(text: str) -> dict[str, Any]:
@@ -234,11 +273,11 @@ def parse_markdown(text: str) -> dict[str, Any]:
             items = []
             for ln in body.splitlines():
                 am = _ACTION.match(ln.strip())
-                if am:
+                if am and am.group(2).strip():
                     items.append({
                         "text": am.group(2).strip(),
                         "owner": (am.group(3) or "").strip(),
-                        "status": "done" if am.group(1).lower() == "x" else "open",
+                        "status": "done" if (am.group(1) or "").lower() == "x" else "open",
                     })
             sections[key] = items
         elif key == "lessons":
@@ -250,9 +289,9 @@ def parse_markdown(text: str) -> dict[str, Any]:
             sections[key] = lessons
         elif key == "timeline":
             sections[key] = [
-                {"at": em.group(1).strip(), "event": em.group(2).strip()}
+                {"at": (em.group(1) or "").strip(), "event": em.group(2).strip()}
                 for em in (_EVENT.match(ln.strip()) for ln in body.splitlines())
-                if em
+                if em and em.group(2).strip()
             ]
     return {"title": title, "sections": sections}
 
@@ -322,12 +361,24 @@ def _trigger(d: Mapping[str, Any], exp: ExperimentRecord | None, good: Experimen
     return " ".join(parts) or "To determine: what changed right before the failure?"
 
 
-def _went_wrong(d: Mapping[str, Any], similar: list[Any]) -> str:
+def _went_wrong(
+    d: Mapping[str, Any], similar: list[Any], exp: ExperimentRecord | None
+) -> str:
     parts = []
     for s in similar:
         if s.exact and s.lessons:
-            ids = ", ".join(les.id for les in s.lessons)
-            parts.append(f"An earlier lesson for this exact failure ({ids}) was not applied.")
+            # A lesson this very run applied was not ignored: it did not prevent the repeat.
+            applied = [les for les in s.lessons if exp is not None and exp.id in les.applied_by]
+            unapplied = [les for les in s.lessons if les not in applied]
+            if unapplied:
+                ids = ", ".join(les.id for les in unapplied)
+                parts.append(f"An earlier lesson for this exact failure ({ids}) was not applied.")
+            if applied:
+                ids = ", ".join(les.id for les in applied)
+                parts.append(
+                    f"An earlier lesson for this exact failure ({ids}) was applied, yet the "
+                    "failure happened again: the lesson is incomplete or was applied wrongly."
+                )
             break
     if d.get("config_issues"):
         parts.append("The config had issues that a pre-flight check would have caught.")

@@ -118,7 +118,7 @@ class FailureRecord:
         """A one-line summary: exception type and message, or the diagnosis title."""
         if self.exc_type:
             first = self.message.strip().splitlines()[0] if self.message.strip() else ""
-            return f"{self.exc_type}: {first}"[:200]
+            return f"{self.exc_type}: {first}"[:200] if first else self.exc_type[:200]
         return str(self.diagnosis.get("title") or self.category)
 
     def to_dict(self) -> dict[str, Any]:

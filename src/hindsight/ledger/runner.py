@@ -24,6 +24,7 @@ from typing import IO, Any
 from hindsight.errors import LedgerError
 from hindsight.ledger.core import Ledger
 from hindsight.ledger.experiment import Experiment
+from hindsight.ledger.explain import failure_text
 from hindsight.ledger.records import ExperimentRecord, FailureReport
 
 __all__ = ["RunResult", "run_command"]
@@ -73,7 +74,7 @@ def run_command(
         project=project,
         builds_on=builds_on,
         applies=applies,
-        quiet=quiet,
+        quiet=True,  # the analysis goes to the ``stderr`` stream given, below
         command=subprocess.list2cmdline(list(command)),
     )
     with tempfile.TemporaryDirectory(prefix="hindsight-run-") as tmp:
@@ -86,8 +87,7 @@ def run_command(
                 list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
             )
         except OSError as exc:
-            exp.end(exc)
-            return RunResult(127, exp.record, exp.failure)
+            return _result(127, exp.end(exc), exp, err, quiet)
         err_tail: collections.deque[bytes] = collections.deque(maxlen=_TAIL_LINES)
         out_tail: collections.deque[bytes] = collections.deque(maxlen=_TAIL_LINES)
         pumps = [
@@ -107,7 +107,8 @@ def run_command(
             _read_metrics(exp, metrics_file)
         except LedgerError as exc:  # report it, but still close the record
             err.write(f"hindsight: ignored the metrics file: {exc}\n".encode())
-    text = _decode(err_tail) or _decode(out_tail)
+    # Death by signal N is -N from Popen and 128 + N from a shell; record what the shell says.
+    exit_code = code if code >= 0 else 128 - code
     if code == 0:
         record = exp.end()
     elif code < 0 and -code in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -115,15 +116,33 @@ def run_command(
     elif code in (130, 143):
         record = exp.end(killed_by="SIGINT" if code == 130 else "SIGTERM")
     else:
+        # Log text without a traceback still classifies: keep stdout's tail as context.
+        if err_tail and out_tail:
+            text = _decode(out_tail) + "\n" + _decode(err_tail)
+        else:
+            text = _decode(err_tail) or _decode(out_tail)
         if code < 0:
-            text += f"\nProcess terminated by signal {signal.Signals(-code).name} (exit code {code})."
+            text += f"\nProcess terminated by signal {_signal_name(-code)} (exit code {exit_code})."
             if -code == signal.SIGKILL:
                 text += "\nKilled"
-        # Log text without a traceback still classifies: keep stdout's tail as context.
-        full = _decode(out_tail) + "\n" + _decode(err_tail) if err_tail and out_tail else text
-        record = exp.end(log_text=full, exit_code=137 if code == -9 else code)
-    exit_code = code if code >= 0 else 128 - code
+        record = exp.end(log_text=text, exit_code=exit_code)
+    return _result(exit_code, record, exp, err, quiet)
+
+
+def _result(
+    exit_code: int, record: ExperimentRecord, exp: Experiment, err: IO[bytes], quiet: bool
+) -> RunResult:
+    if exp.failure is not None and not quiet:
+        err.write((failure_text(exp.failure) + "\n").encode())
+        err.flush()
     return RunResult(exit_code, record, exp.failure)
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:  # real-time signals have no name
+        return str(signum)
 
 
 def _pump(src: IO[bytes] | None, dst: IO[bytes], tail: collections.deque[bytes]) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import numbers
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, overload
 
 from hindsight.errors import LedgerError
 from hindsight.ledger.core import Ledger
@@ -18,6 +19,11 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+@overload
+def track(name: Callable[P, R]) -> Callable[P, R]: ...
+
+
+@overload
 def track(
     name: str | None = None,
     *,
@@ -28,8 +34,21 @@ def track(
     tags: Iterable[str] = (),
     project: str | None = None,
     ledger: Ledger | None = None,
-) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Record every call of a function as an experiment.
+) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
+def track(
+    name: str | Callable[..., Any] | None = None,
+    *,
+    hypothesis: str = "",
+    approach: str = "",
+    config: Mapping[str, Any] | None = None,
+    criteria: Mapping[str, Any] | None = None,
+    tags: Iterable[str] = (),
+    project: str | None = None,
+    ledger: Ledger | None = None,
+) -> Any:
+    """Record every call of a function as an experiment (``@track`` or ``@track(...)``).
 
     The call's arguments that can be stored as JSON become the config (merged
     over ``config``); a returned dict of numbers is logged as final metrics; a
@@ -53,7 +72,7 @@ def track(
                 except LedgerError:
                     call_config[key] = f"<{type(value).__name__}>"
             with experiment(
-                name or fn.__qualname__,
+                label or fn.__qualname__,
                 hypothesis=hypothesis,
                 approach=approach,
                 config=call_config,
@@ -70,17 +89,35 @@ def track(
 
         return wrapper
 
+    if callable(name):
+        fn, label = name, None
+        return decorate(fn)
+    label = name
     return decorate
 
 
 def _log_result(exp: Experiment, result: Any) -> None:
     if isinstance(result, Mapping):
-        numbers = {
-            k: v for k, v in result.items()
-            if isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
+        values = {
+            k: float(v) for k, v in result.items()
+            # numbers.Real takes numpy scalars too (a float32 mean, an int64 count).
+            if isinstance(k, str) and isinstance(v, numbers.Real) and not isinstance(v, bool)
         }
-        if numbers:
-            exp.log_metrics(numbers)
+        if values:
+            exp.log_metrics(values)
+
+
+def _call(fn: Callable[..., Any], config: Mapping[str, Any], exp: Experiment) -> Any:
+    """Call ``fn(config)``, handing it the experiment as ``exp=`` or as a second
+    required positional parameter when it asks for one."""
+    params = list(inspect.signature(fn).parameters.values())
+    if any(p.name == "exp" for p in params):
+        return fn(config, exp=exp)
+    positional = [
+        p for p in params
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+    return fn(config, exp) if len(positional) >= 2 else fn(config)
 
 
 def run_experiment(
@@ -104,14 +141,13 @@ def run_experiment(
     """
     if not callable(train_func):
         raise LedgerError(f"train_func must be callable. Got {type(train_func).__name__}.")
-    takes_exp = len(inspect.signature(train_func).parameters) >= 2
     exp = experiment(
         name, hypothesis=hypothesis, approach=approach, config=config, criteria=criteria,
         tags=tags, project=project, ledger=ledger, quiet=True,
     )
     try:
         with exp:
-            result = train_func(config, exp) if takes_exp else train_func(config)
+            result = _call(train_func, config, exp)
             _log_result(exp, result)
     except (KeyboardInterrupt, SystemExit):
         raise

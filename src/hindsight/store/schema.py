@@ -75,7 +75,8 @@ experiments = Table(
     Column("schema_version", Integer, nullable=False),
     Index("ix_experiments_project_started", "project", "started_at"),
     Index("ix_experiments_status", "status"),
-    Index("ix_experiments_outcome", "outcome"),
+    # Finds the fixes of failed runs: the first / latest success of a name (0003).
+    Index("ix_experiments_outcome_project_name", "outcome", "project", "name", "started_at"),
     Index("ix_experiments_mlflow_run_id", "mlflow_run_id"),
 )
 
@@ -167,7 +168,10 @@ failures = Table(
     Column("diagnosis", JSON, nullable=False),
     Column("evidence", JSON, nullable=False),
     Column("schema_version", Integer, nullable=False),
-    Index("ix_failures_fingerprint", "fingerprint"),
+    # Covers the newest occurrences of a fingerprint, read without touching the rows (0003).
+    Index(
+        "ix_failures_fingerprint_created", "fingerprint", "created_at", "id", "experiment_id"
+    ),
     Index("ix_failures_experiment", "experiment_id"),
     Index("ix_failures_project_created", "project", "created_at"),
     Index("ix_failures_category", "category"),

@@ -6,12 +6,33 @@ them into its own record types. Every method runs in one transaction.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Connection,
+    Engine,
+    String,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy import text as sql_text
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.sql import Subquery
 
 from hindsight.errors import NotFound
 from hindsight.store import schema as t
@@ -23,12 +44,50 @@ Row = dict[str, Any]
 #: (experiment_id, key, steps int64, values float64, times float64)
 MetricChunk = tuple[str, str, np.ndarray, np.ndarray, np.ndarray]
 
+# Longer id lists are bound as one array (see Store._in).
+_BIND_EACH_UP_TO = 64
+# Rows re-read below the SQLite rowid cursor, in case the newest rowids were deleted
+# and handed out again.
+_ROWID_OVERLAP = 16
+
 _TABLES: dict[str, Table] = {
     "experiment": t.experiments,
     "failure": t.failures,
     "lesson": t.lessons,
     "postmortem": t.postmortems,
 }
+
+
+def _dicts(result: CursorResult[Any]) -> list[Row]:
+    """A result's rows as dicts keyed by column name (fetched at once, no per-row mapping)."""
+    keys = list(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result.all()]
+
+
+def _group(
+    fingerprint: Any,
+    before: float,
+    exclude_id: str | None,
+    exclude_experiment: str | None,
+    limit: int,
+) -> tuple[Subquery, ColumnElement[bool]]:
+    """A fingerprint's newest ``limit`` failures, and the filter of its earlier ones."""
+    f = t.failures
+    win = (
+        select(f.c.id, f.c.experiment_id, f.c.created_at)
+        .where(f.c.fingerprint == fingerprint)
+        .order_by(f.c.created_at.desc())
+        .limit(limit)
+        .subquery()
+    )
+    cond = [win.c.created_at <= before]
+    if exclude_id is not None:
+        cond.append(win.c.id != exclude_id)
+    if exclude_experiment is not None:
+        cond.append(
+            or_(win.c.experiment_id.is_(None), win.c.experiment_id != exclude_experiment)
+        )
+    return win, and_(*cond)
 
 
 def open_store(url: str) -> Store:
@@ -73,6 +132,23 @@ class Store:
         """One read transaction."""
         with translate_errors(self.url), self.engine.connect() as conn, conn.begin():
             yield conn
+
+    def _in(self, col: ColumnElement[Any], ids: Iterable[str]) -> ColumnElement[bool]:
+        """``col IN ids``; a long list travels as one bound array, not a parameter each.
+
+        Thousands of ids (the failures of a recurring fingerprint, their experiments)
+        cost more to bind one by one than to look up: SQLite reads them from one JSON
+        parameter with ``json_each``, PostgreSQL from one array with ``= ANY``.
+        """
+        values = list(ids)
+        if len(values) <= _BIND_EACH_UP_TO:
+            return col.in_(values)
+        if self.backend == "sqlite":
+            each = func.json_each(bindparam(None, json.dumps(values))).table_valued("value")
+            return col.in_(select(each.c.value))
+        if self.backend == "postgresql":
+            return col == any_(bindparam(None, values, type_=ARRAY(String)))
+        return col.in_(values)
 
     # -- generic records --------------------------------------------------------------
 
@@ -132,10 +208,15 @@ class Store:
         ids: Sequence[str] | None = None,
         limit: int | None = None,
         newest_first: bool = True,
+        columns: Sequence[str] | None = None,
     ) -> list[Row]:
-        """Experiments filtered by project, start time, status and outcome."""
+        """Experiments filtered by project, start time, status and outcome.
+
+        ``columns`` names the columns to read (all by default): reading a few plain
+        columns skips decoding every row's JSON.
+        """
         e = t.experiments
-        q = select(e)
+        q = select(*(e.c[c] for c in columns)) if columns else select(e)
         if project is not None:
             q = q.where(e.c.project == project)
         if since is not None:
@@ -145,14 +226,59 @@ class Store:
         if outcomes:
             q = q.where(e.c.outcome.in_(list(outcomes)))
         if ids is not None:
-            q = q.where(e.c.id.in_(list(ids)))
+            q = q.where(self._in(e.c.id, ids))
         if failed:
             q = q.where(or_(e.c.status.in_(["crashed", "killed"]), e.c.outcome == "failure"))
         q = q.order_by(e.c.started_at.desc() if newest_first else e.c.started_at.asc())
         if limit is not None:
             q = q.limit(limit)
         with self.read() as conn:
-            return [dict(r) for r in conn.execute(q).mappings()]
+            return _dicts(conn.execute(q))
+
+    def successes_after(
+        self, since: float, *, project: str, name: str, limit: int | None = None
+    ) -> list[Row]:
+        """Successful experiments of a project and name started at or after ``since``:
+        id, project, name and started_at, oldest first (candidate fixes of a failed run).
+        A range of the ``(outcome, project, name, started_at)`` index."""
+        e = t.experiments
+        q = (
+            select(e.c.id, e.c.project, e.c.name, e.c.started_at)
+            .where(
+                e.c.outcome == "success",
+                e.c.project == project,
+                e.c.name == name,
+                e.c.started_at >= since,
+            )
+            .order_by(e.c.started_at.asc())
+        )
+        if limit is not None:
+            q = q.limit(limit)
+        with self.read() as conn:
+            return _dicts(conn.execute(q))
+
+    def latest_success_starts(
+        self, pairs: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], float]:
+        """(project, name) -> start of the latest successful experiment of that name.
+
+        One probe of the ``(outcome, project, name, started_at)`` index per pair, in one
+        statement (plain SQL: a VALUES list that SQLAlchemy would recompile every call).
+        """
+        wanted = sorted(set(pairs))
+        if not wanted:
+            return {}
+        rows = ", ".join(f"(:p{i}, :n{i})" for i in range(len(wanted)))
+        sql = sql_text(
+            f"WITH pairs (project, name) AS (VALUES {rows}) "
+            "SELECT pairs.project, pairs.name, (SELECT max(e.started_at) FROM experiments e "
+            "WHERE e.outcome = 'success' AND e.project = pairs.project "
+            "AND e.name = pairs.name) FROM pairs"
+        )
+        params = {f"{k}{i}": v for i, pn in enumerate(wanted) for k, v in zip("pn", pn, strict=True)}
+        with self.read() as conn:
+            found = conn.execute(sql, params)
+            return {(str(p), str(n)): float(m) for p, n, m in found if m is not None}
 
     def heartbeat(self, experiment_id: str, at: float) -> None:
         """Record that a running experiment is alive."""
@@ -171,7 +297,7 @@ class Store:
             and_(e.c.status == "running", func.coalesce(e.c.heartbeat_at, e.c.started_at) < before)
         )
         with self.read() as conn:
-            return [dict(r) for r in conn.execute(q).mappings()]
+            return _dicts(conn.execute(q))
 
     def mark_crashed(self, experiment_id: str, values: Mapping[str, Any]) -> bool:
         """Mark one running experiment crashed; False if another reader got there first."""
@@ -209,7 +335,7 @@ class Store:
         p = t.experiment_parents
         with self.read() as conn:
             q = select(p.c.parent_id, p.c.experiment_id).where(
-                p.c.parent_id.in_(list(experiment_ids))
+                self._in(p.c.parent_id, experiment_ids)
             )
             return [(str(a), str(b)) for a, b in conn.execute(q)]
 
@@ -232,7 +358,7 @@ class Store:
         n = t.notes
         q = select(n).where(n.c.experiment_id == experiment_id).order_by(n.c.id)
         with self.read() as conn:
-            return [dict(r) for r in conn.execute(q).mappings()]
+            return _dicts(conn.execute(q))
 
     def add_artifact(self, row: Mapping[str, Any]) -> None:
         """Record an artifact's path, size and checksum."""
@@ -244,7 +370,7 @@ class Store:
         a = t.artifacts
         q = select(a).where(a.c.experiment_id == experiment_id).order_by(a.c.id)
         with self.read() as conn:
-            return [dict(r) for r in conn.execute(q).mappings()]
+            return _dicts(conn.execute(q))
 
     # -- metrics ---------------------------------------------------------------------
 
@@ -319,12 +445,125 @@ class Store:
         if fingerprint is not None:
             q = q.where(f.c.fingerprint == fingerprint)
         if ids is not None:
-            q = q.where(f.c.id.in_(list(ids)))
+            q = q.where(self._in(f.c.id, ids))
         q = q.order_by(f.c.created_at.desc())
         if limit is not None:
             q = q.limit(limit)
         with self.read() as conn:
-            return [dict(r) for r in conn.execute(q).mappings()]
+            return _dicts(conn.execute(q))
+
+    def failure_groups(
+        self, fingerprints: Sequence[str], *, limit_each: int = 1000
+    ) -> dict[str, list[Row]]:
+        """id, experiment_id and created_at of each fingerprint's failures, newest first,
+        at most ``limit_each`` per fingerprint. Each group is a range of the covering
+        ``(fingerprint, created_at, id, experiment_id)`` index; all in one transaction."""
+        f = t.failures
+        q = (
+            select(f.c.id, f.c.experiment_id, f.c.created_at)
+            .where(f.c.fingerprint == bindparam("fp"))
+            .order_by(f.c.created_at.desc())
+            .limit(limit_each)
+        )
+        out: dict[str, list[Row]] = {}
+        with self.read() as conn:
+            for fp in dict.fromkeys(fingerprints):
+                out[fp] = [
+                    {"id": fid, "experiment_id": exp_id, "created_at": float(created)}
+                    for fid, exp_id, created in conn.execute(q, {"fp": fp}).all()
+                ]
+        return out
+
+    # A group is the newest ``limit`` failures of a fingerprint, then those recorded
+    # no later than ``before`` that are not ``exclude_id`` nor of ``exclude_experiment``
+    # (the earlier occurrences of a failure). Groups are summarised in SQL, on the
+    # covering fingerprint index, so a failure seen a thousand times is not a thousand
+    # rows in Python.
+
+    def failure_group_stats(
+        self,
+        fingerprints: Sequence[str],
+        *,
+        before: float,
+        exclude_id: str | None = None,
+        exclude_experiment: str | None = None,
+        limit: int = 1000,
+    ) -> dict[str, tuple[int, str]]:
+        """fingerprint -> (failures in its group, id of the newest); empty groups left out."""
+        win, cond = _group(bindparam("fp"), before, exclude_id, exclude_experiment, limit)
+        if self.backend == "sqlite":
+            # SQLite takes a bare column of a max() query from the row holding the max:
+            # the newest failure and the count in one pass over the group.
+            q = select(win.c.id, func.count(), func.max(win.c.created_at)).where(cond)
+        else:
+            again, cond_again = _group(
+                bindparam("fp"), before, exclude_id, exclude_experiment, limit
+            )
+            size = select(func.count()).select_from(again).where(cond_again).scalar_subquery()
+            q = select(win.c.id, size).where(cond).order_by(win.c.created_at.desc()).limit(1)
+        out: dict[str, tuple[int, str]] = {}
+        with self.read() as conn:
+            for fp in dict.fromkeys(fingerprints):
+                row = conn.execute(q, {"fp": fp}).first()
+                if row is not None and row[1]:
+                    out[fp] = (int(row[1]), str(row[0]))
+        return out
+
+    def failure_group_lessons(
+        self,
+        fingerprints: Sequence[str],
+        *,
+        before: float,
+        exclude_id: str | None = None,
+        exclude_experiment: str | None = None,
+        limit: int = 1000,
+    ) -> dict[str, set[str]]:
+        """fingerprint -> ids of the lessons whose source is a failure of its group or
+        the experiment of one."""
+        win, cond = _group(bindparam("fp"), before, exclude_id, exclude_experiment, limit)
+        ll = t.lesson_links
+        q = (
+            select(ll.c.lesson_id)
+            .select_from(
+                win.join(
+                    ll, or_(ll.c.target_id == win.c.id, ll.c.target_id == win.c.experiment_id)
+                )
+            )
+            .where(cond, ll.c.relation == "source")
+            .distinct()
+        )
+        with self.read() as conn:
+            return {
+                fp: {str(x) for x in conn.execute(q, {"fp": fp}).scalars()}
+                for fp in dict.fromkeys(fingerprints)
+            }
+
+    def failure_group_experiments(
+        self,
+        fingerprint: str,
+        *,
+        before: float,
+        exclude_id: str | None = None,
+        exclude_experiment: str | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+        count: int | None = None,
+    ) -> list[tuple[str, float]]:
+        """(experiment id, when its newest failure in the group was recorded), newest
+        first; ``count`` of them from ``offset``."""
+        win, cond = _group(fingerprint, before, exclude_id, exclude_experiment, limit)
+        newest = func.max(win.c.created_at)
+        q = (
+            select(win.c.experiment_id, newest)
+            .where(cond, win.c.experiment_id.is_not(None))
+            .group_by(win.c.experiment_id)
+            .order_by(newest.desc(), win.c.experiment_id)
+            .offset(offset)
+        )
+        if count is not None:
+            q = q.limit(count)
+        with self.read() as conn:
+            return [(str(e), float(c)) for e, c in conn.execute(q)]
 
     def failure_signatures(self, since: float | None) -> list[tuple[str, str, str, str, float]]:
         """(id, fingerprint, category, tokens, created_at) of failures, for the similarity index."""
@@ -334,6 +573,36 @@ class Store:
             q = q.where(f.c.created_at >= since)
         with self.read() as conn:
             return [(str(a), str(b), str(c), str(d), float(e)) for a, b, c, d, e in conn.execute(q)]
+
+    def failure_signatures_after(
+        self, cursor: float | None
+    ) -> tuple[list[tuple[str, str, str, str, float]], float | None]:
+        """Signatures of failures added since ``cursor`` (None: all), and the next cursor.
+
+        On SQLite the cursor is the table's rowid: one writer at a time means rowids grow
+        in commit order, so a failure committed late with an older ``created_at`` is not
+        missed, and the look-up is a range on the primary b-tree. Elsewhere it is
+        ``created_at`` with a second of overlap (timestamps of other processes can tie).
+        A few rows are read again either way; callers drop the ids they already have.
+        """
+        f = t.failures
+        cols = (f.c.id, f.c.fingerprint, f.c.category, f.c.tokens, f.c.created_at)
+        if self.backend == "sqlite":
+            rowid = literal_column("failures.rowid")
+            q = select(rowid, *cols)
+            if cursor is not None:
+                q = q.where(rowid > int(cursor) - _ROWID_OVERLAP)
+        else:
+            q = select(f.c.created_at, *cols)
+            if cursor is not None:
+                q = q.where(f.c.created_at >= cursor - 1.0)
+        with self.read() as conn:
+            found = conn.execute(q).all()
+        rows = [(str(a), str(b), str(c), str(d), float(e)) for _, a, b, c, d, e in found]
+        if found:
+            top = max(float(r[0]) for r in found)
+            cursor = top if cursor is None else max(cursor, top)
+        return rows, cursor
 
     # -- lessons ---------------------------------------------------------------------
 
@@ -370,11 +639,11 @@ class Store:
         ll = t.lesson_links
         q = select(ll)
         if lesson_ids is not None:
-            q = q.where(ll.c.lesson_id.in_(list(lesson_ids)))
+            q = q.where(self._in(ll.c.lesson_id, lesson_ids))
         if target_ids is not None:
-            q = q.where(ll.c.target_id.in_(list(target_ids)))
+            q = q.where(self._in(ll.c.target_id, target_ids))
         with self.read() as conn:
-            return [dict(r) for r in conn.execute(q.order_by(ll.c.created_at)).mappings()]
+            return _dicts(conn.execute(q.order_by(ll.c.created_at)))
 
     def list_lessons(
         self,
@@ -390,7 +659,7 @@ class Store:
         if project is not None:
             q = q.where(les.c.project == project)
         if ids is not None:
-            q = q.where(les.c.id.in_(list(ids)))
+            q = q.where(self._in(les.c.id, ids))
         if query:
             for word in query.lower().split():
                 q = q.where(func.lower(les.c.text).contains(word, autoescape=True))
@@ -398,7 +667,7 @@ class Store:
         if limit is not None:
             q = q.limit(limit)
         with self.read() as conn:
-            return [dict(r) for r in conn.execute(q).mappings()]
+            return _dicts(conn.execute(q))
 
     # -- post-mortems ----------------------------------------------------------------
 
@@ -413,7 +682,7 @@ class Store:
         if failure_id is not None:
             q = q.where(pm.c.failure_id == failure_id)
         with self.read() as conn:
-            return [dict(r) for r in conn.execute(q.order_by(pm.c.created_at.desc())).mappings()]
+            return _dicts(conn.execute(q.order_by(pm.c.created_at.desc())))
 
     # -- maintenance -----------------------------------------------------------------
 
