@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from _common import Target, median, parse_args, quiet_mlflow, report
 
 KEYS = ("train_loss", "val_loss", "accuracy", "learning_rate")

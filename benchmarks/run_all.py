@@ -71,13 +71,13 @@ def main() -> int:
     if "--json" in sys.argv:
         print(json.dumps({"targets": rows, "errors": errors}, indent=2))
     else:
-        header = f"{'verdict':<8}{'target':<66}{'hindsight':>14}{'peer':>12}{'ratio':>9}  goal"
+        header = f"{'verdict':<8}{'target':<66}{'hindsight':>20}{'peer':>12}{'ratio':>9}  goal"
         print(header)
         print("-" * len(header))
         for r in rows:
             ratio = "-" if r.get("ratio") is None else f"{r['ratio']:,.1f}x"
             print(f"{r['verdict']:<8}{r['name'][:65]:<66}"
-                  f"{_fmt(r['value']) + ' ' + r['unit']:>14}{_fmt(r.get('peer')):>12}{ratio:>9}  {r['goal']}")
+                  f"{_fmt(r['value']) + ' ' + r['unit']:>20}{_fmt(r.get('peer')):>12}{ratio:>9}  {r['goal']}")
         met = sum(1 for r in rows if r["met"])
         print(f"\n{met}/{len(rows)} targets met" + (f"; {len(errors)} script(s) failed" if errors else ""))
         for script, error in errors.items():

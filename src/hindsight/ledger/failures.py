@@ -167,10 +167,24 @@ class _Group:
         }
 
     def experiments(self, store: Store, fingerprint: str) -> Callable[[int, int], list[tuple[str, float]]]:
+        """Reads the group's experiments, each with its newest failure, newest first."""
+        newest: dict[str, float] = {}
+        done = 0
+
         def read(offset: int, count: int) -> list[tuple[str, float]]:
-            return store.failure_group_experiments(
-                fingerprint, offset=offset, count=count, **self.window
-            )
+            nonlocal done
+            page = 2 * count
+            while len(newest) < offset + count:
+                rows = store.failure_group_runs(
+                    fingerprint, offset=done, count=page, **self.window
+                )
+                done += len(rows)
+                for eid, created in rows:
+                    newest.setdefault(eid, created)
+                if len(rows) < page:
+                    break
+                page *= 2
+            return list(newest.items())[offset : offset + count]
 
         return read
 
@@ -251,7 +265,7 @@ def _find_fixes(
     pending = list(range(len(sources)))
     size = _FIRST_CHUNK
     while pending:
-        wanted = set()
+        wanted: set[str] = set()
         for gi in pending:
             got = sources[gi](len(orders[gi]), size + 1)
             orders[gi].extend(got[:size])
@@ -285,11 +299,9 @@ def _find_fixes(
         still = []
         for gi in pending:
             failed = [heads[e] for e, _ in orders[gi] if e in heads]
-            decided = True
             for broken in sorted(failed, key=lambda r: -r["started_at"]):
                 if broken["started_at"] <= unread[gi]:
-                    decided = False  # an unread run may have started later than this one
-                    break
+                    break  # an unread run may have started later than this one
                 if broken["id"] in checked[gi]:
                     continue
                 checked[gi].add(broken["id"])
@@ -297,8 +309,8 @@ def _find_fixes(
                 if good is not None:
                     pairs[gi] = (broken["id"], good)
                     break
-            if not decided and pairs[gi] is None:
-                still.append(gi)
+            if pairs[gi] is None and unread[gi] > -math.inf:
+                still.append(gi)  # no fix among the runs read; read more
         pending = still
     need = sorted({i for pair in pairs if pair is not None for i in pair})
     full = {

@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import text as sql_text
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.sql import Subquery
+from sqlalchemy.sql import FromClause
 
 from hindsight.errors import NotFound
 from hindsight.store import schema as t
@@ -65,29 +65,36 @@ def _dicts(result: CursorResult[Any]) -> list[Row]:
 
 
 def _group(
+    f: FromClause,
     fingerprint: Any,
     before: float,
     exclude_id: str | None,
     exclude_experiment: str | None,
     limit: int,
-) -> tuple[Subquery, ColumnElement[bool]]:
-    """A fingerprint's newest ``limit`` failures, and the filter of its earlier ones."""
-    f = t.failures
-    win = (
-        select(f.c.id, f.c.experiment_id, f.c.created_at)
-        .where(f.c.fingerprint == fingerprint)
-        .order_by(f.c.created_at.desc())
-        .limit(limit)
-        .subquery()
+) -> ColumnElement[bool]:
+    """Which rows of ``f`` (the failures table or an alias) are a group: the earlier
+    failures among a fingerprint's newest ``limit``. The newest ``limit`` are those
+    from the ``limit``-th newest on, one step along the covering index, so every
+    query on a group is a range scan of that index."""
+    t_ = t.failures
+    floor = (
+        select(t_.c.created_at)
+        .where(t_.c.fingerprint == fingerprint)
+        .order_by(t_.c.created_at.desc())
+        .limit(1)
+        .offset(limit - 1)
+        .scalar_subquery()
     )
-    cond = [win.c.created_at <= before]
+    cond = [
+        f.c.fingerprint == fingerprint,
+        f.c.created_at <= before,
+        f.c.created_at >= func.coalesce(floor, float("-inf")),
+    ]
     if exclude_id is not None:
-        cond.append(win.c.id != exclude_id)
+        cond.append(f.c.id != exclude_id)
     if exclude_experiment is not None:
-        cond.append(
-            or_(win.c.experiment_id.is_(None), win.c.experiment_id != exclude_experiment)
-        )
-    return win, and_(*cond)
+        cond.append(or_(f.c.experiment_id.is_(None), f.c.experiment_id != exclude_experiment))
+    return and_(*cond)
 
 
 def open_store(url: str) -> Store:
@@ -452,28 +459,6 @@ class Store:
         with self.read() as conn:
             return _dicts(conn.execute(q))
 
-    def failure_groups(
-        self, fingerprints: Sequence[str], *, limit_each: int = 1000
-    ) -> dict[str, list[Row]]:
-        """id, experiment_id and created_at of each fingerprint's failures, newest first,
-        at most ``limit_each`` per fingerprint. Each group is a range of the covering
-        ``(fingerprint, created_at, id, experiment_id)`` index; all in one transaction."""
-        f = t.failures
-        q = (
-            select(f.c.id, f.c.experiment_id, f.c.created_at)
-            .where(f.c.fingerprint == bindparam("fp"))
-            .order_by(f.c.created_at.desc())
-            .limit(limit_each)
-        )
-        out: dict[str, list[Row]] = {}
-        with self.read() as conn:
-            for fp in dict.fromkeys(fingerprints):
-                out[fp] = [
-                    {"id": fid, "experiment_id": exp_id, "created_at": float(created)}
-                    for fid, exp_id, created in conn.execute(q, {"fp": fp}).all()
-                ]
-        return out
-
     # A group is the newest ``limit`` failures of a fingerprint, then those recorded
     # no later than ``before`` that are not ``exclude_id`` nor of ``exclude_experiment``
     # (the earlier occurrences of a failure). Groups are summarised in SQL, on the
@@ -490,17 +475,17 @@ class Store:
         limit: int = 1000,
     ) -> dict[str, tuple[int, str]]:
         """fingerprint -> (failures in its group, id of the newest); empty groups left out."""
-        win, cond = _group(bindparam("fp"), before, exclude_id, exclude_experiment, limit)
+        f = t.failures
+        cond = _group(f, bindparam("fp"), before, exclude_id, exclude_experiment, limit)
         if self.backend == "sqlite":
             # SQLite takes a bare column of a max() query from the row holding the max:
             # the newest failure and the count in one pass over the group.
-            q = select(win.c.id, func.count(), func.max(win.c.created_at)).where(cond)
+            q = select(f.c.id, func.count(), func.max(f.c.created_at)).where(cond)
         else:
-            again, cond_again = _group(
-                bindparam("fp"), before, exclude_id, exclude_experiment, limit
-            )
-            size = select(func.count()).select_from(again).where(cond_again).scalar_subquery()
-            q = select(win.c.id, size).where(cond).order_by(win.c.created_at.desc()).limit(1)
+            fa = t.failures.alias("g")
+            again = _group(fa, bindparam("fp"), before, exclude_id, exclude_experiment, limit)
+            size = select(func.count()).select_from(fa).where(again).scalar_subquery()
+            q = select(f.c.id, size).where(cond).order_by(f.c.created_at.desc()).limit(1)
         out: dict[str, tuple[int, str]] = {}
         with self.read() as conn:
             for fp in dict.fromkeys(fingerprints):
@@ -520,14 +505,13 @@ class Store:
     ) -> dict[str, set[str]]:
         """fingerprint -> ids of the lessons whose source is a failure of its group or
         the experiment of one."""
-        win, cond = _group(bindparam("fp"), before, exclude_id, exclude_experiment, limit)
+        f = t.failures
+        cond = _group(f, bindparam("fp"), before, exclude_id, exclude_experiment, limit)
         ll = t.lesson_links
         q = (
             select(ll.c.lesson_id)
             .select_from(
-                win.join(
-                    ll, or_(ll.c.target_id == win.c.id, ll.c.target_id == win.c.experiment_id)
-                )
+                f.join(ll, or_(ll.c.target_id == f.c.id, ll.c.target_id == f.c.experiment_id))
             )
             .where(cond, ll.c.relation == "source")
             .distinct()
@@ -538,7 +522,7 @@ class Store:
                 for fp in dict.fromkeys(fingerprints)
             }
 
-    def failure_group_experiments(
+    def failure_group_runs(
         self,
         fingerprint: str,
         *,
@@ -549,15 +533,14 @@ class Store:
         offset: int = 0,
         count: int | None = None,
     ) -> list[tuple[str, float]]:
-        """(experiment id, when its newest failure in the group was recorded), newest
-        first; ``count`` of them from ``offset``."""
-        win, cond = _group(fingerprint, before, exclude_id, exclude_experiment, limit)
-        newest = func.max(win.c.created_at)
+        """(experiment id, created_at) of the group's failures that belong to an
+        experiment, newest first; ``count`` of them from ``offset``."""
+        f = t.failures
+        cond = _group(f, fingerprint, before, exclude_id, exclude_experiment, limit)
         q = (
-            select(win.c.experiment_id, newest)
-            .where(cond, win.c.experiment_id.is_not(None))
-            .group_by(win.c.experiment_id)
-            .order_by(newest.desc(), win.c.experiment_id)
+            select(f.c.experiment_id, f.c.created_at)
+            .where(cond, f.c.experiment_id.is_not(None))
+            .order_by(f.c.created_at.desc())
             .offset(offset)
         )
         if count is not None:
@@ -588,7 +571,7 @@ class Store:
         f = t.failures
         cols = (f.c.id, f.c.fingerprint, f.c.category, f.c.tokens, f.c.created_at)
         if self.backend == "sqlite":
-            rowid = literal_column("failures.rowid")
+            rowid: ColumnElement[Any] = literal_column("failures.rowid")
             q = select(rowid, *cols)
             if cursor is not None:
                 q = q.where(rowid > int(cursor) - _ROWID_OVERLAP)
