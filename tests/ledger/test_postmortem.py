@@ -321,3 +321,17 @@ def test_api_edits_are_stored_in_one_shape(ledger: Ledger) -> None:
     ]
     assert out.body["timeline"] == [{"at": "", "event": "Rolled back"}]
     assert out.body["impact"] == ""
+
+
+def test_trigger_falls_back_to_the_run_it_builds_on(ledger: Ledger) -> None:
+    # No earlier success of the same name: the config is diffed against the parent run.
+    with experiment("ranker", config={"emb_dim": 32}, quiet=True, ledger=ledger) as parent:
+        parent.log_metric("ctr", 0.7)
+    with pytest.raises(ValueError), experiment(
+        "ranker-v2", config={"emb_dim": 48}, builds_on=[parent.id], quiet=True, ledger=ledger
+    ) as child:
+        _forward(4, 48)
+    assert child.failure is not None
+    pm = draft_postmortem(ledger, child.failure.failure.id)
+    assert f"since the run it builds on {parent.id}" in pm.body["trigger"]
+    assert "emb_dim: 32 -> 48" in pm.body["trigger"]

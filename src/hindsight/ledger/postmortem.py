@@ -340,21 +340,33 @@ def _timeline(
     return [{"at": iso(t) or "", "event": text} for t, text in events]
 
 
-def _last_good(ledger: Ledger, exp: ExperimentRecord) -> ExperimentRecord | None:
+def _last_good(ledger: Ledger, exp: ExperimentRecord) -> tuple[ExperimentRecord, str] | None:
+    """The run to diff the config against, and what it is: the last success of the same
+    name, else the newest run this one builds on that finished (the run it changed)."""
     rows = ledger.store.list_experiments(project=exp.project, outcomes=["success"])
     before = [r for r in rows if r["started_at"] < exp.started_at and r["name"] == exp.name]
-    return ExperimentRecord.from_row(before[0]) if before else None
+    if before:
+        return ExperimentRecord.from_row(before[0]), "the last good run"
+    parents = ledger.store.list_experiments(ids=ledger.store.parents(exp.id), statuses=["finished"])
+    if parents:
+        return ExperimentRecord.from_row(parents[0]), "the run it builds on"
+    return None
 
 
-def _trigger(d: Mapping[str, Any], exp: ExperimentRecord | None, good: ExperimentRecord | None) -> str:
+def _trigger(
+    d: Mapping[str, Any],
+    exp: ExperimentRecord | None,
+    baseline: tuple[ExperimentRecord, str] | None,
+) -> str:
     parts = []
-    if exp is not None and good is not None:
+    if exp is not None and baseline is not None:
+        good, what = baseline
         diff = config_diff(good.config, exp.config)
         changed = [f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff["changed"].items()]
         changed += [f"+{k}={v!r}" for k, v in diff["added"].items()]
         changed += [f"-{k}" for k in diff["removed"]]
         if changed:
-            parts.append(f"Config changed since the last good run {good.id}: {', '.join(changed)}.")
+            parts.append(f"Config changed since {what} {good.id}: {', '.join(changed)}.")
     issues = [i.get("message") for i in d.get("config_issues") or []]
     if issues:
         parts.append("Config issues found: " + " ".join(str(i) for i in issues))
