@@ -306,3 +306,12 @@ def test_an_exception_without_a_message_is_titled_by_its_type(ledger: Ledger) ->
     report = _record(ledger, _crash(next, iter([])))
     assert report.failure.exc_type == "StopIteration"
     assert report.failure.title == "StopIteration"
+
+
+def test_record_failure_keeps_nan_and_numpy_evidence(any_ledger: Ledger) -> None:
+    report = record_failure(
+        any_ledger, "RuntimeError: Loss is nan", source="training",
+        extra={"last_metrics": {"loss": float("nan"), "acc": np.float32(0.5)}},
+    )
+    stored = any_ledger.failure_record(report.failure.id).evidence
+    assert stored["last_metrics"] == {"loss": "nan", "acc": 0.5}

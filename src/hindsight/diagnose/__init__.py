@@ -18,6 +18,7 @@ from hindsight.diagnose.config_checks import ConfigIssue, check_config
 from hindsight.diagnose.diagnose import Diagnosis, diagnose
 from hindsight.diagnose.evidence import Evidence, Frame
 from hindsight.diagnose.fingerprint import Fingerprint, fingerprint, mask
+from hindsight.diagnose.settings import flatten_config
 from hindsight.diagnose.taxonomy import CATEGORIES, Category
 
 __all__ = [
@@ -31,5 +32,6 @@ __all__ = [
     "check_config",
     "diagnose",
     "fingerprint",
+    "flatten_config",
     "mask",
 ]

@@ -213,7 +213,9 @@ class Ledger:
         )
         if not claimed:
             return False
-        report = record_failure(
+        # The compare-and-set above makes this reader the only one to record the failure;
+        # the failure and the experiment's link to it land in one transaction.
+        record_failure(
             self,
             text,
             source="experiment",
@@ -222,8 +224,9 @@ class Ledger:
             config=row.get("config") or {},
             extra={"last_metrics": row.get("summary") or {}, "reaped_at": now},
             exit_code=137,
+            similar=0,
+            experiment_update={},
         )
-        self.store.update("experiment", row["id"], failure_id=report.failure.id)
         return True
 
 

@@ -13,9 +13,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from hindsight.diagnose import Evidence, diagnose
+from hindsight.diagnose import Evidence, diagnose, flatten_config
 from hindsight.errors import LedgerError
 from hindsight.ledger.ids import new_id
+from hindsight.ledger.jsonsafe import jsonable
 from hindsight.ledger.records import (
     ExperimentRecord,
     FailureRecord,
@@ -80,7 +81,8 @@ def record_failure(
         "tokens": " ".join(fp.tokens),
         "category": diag.category,
         "diagnosis": diag.to_dict(),
-        "evidence": {"config": dict(config or {}), **dict(extra or {})},
+        # NaN metrics and numpy values are not JSON; PostgreSQL would refuse the record.
+        "evidence": jsonable({"config": dict(config or {}), **dict(extra or {})}, "evidence"),
         "schema_version": SCHEMA_VERSION,
     }
     if experiment_update is not None and experiment_id is not None:
@@ -367,7 +369,7 @@ def _descendants(ledger: Ledger, experiment_ids: Sequence[str]) -> dict[str, set
 
 def config_diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
     """Changed, added and removed keys between two configs (nested keys dotted)."""
-    a, b = _flatten(before), _flatten(after)
+    a, b = flatten_config(before), flatten_config(after)
     return {
         "changed": {k: [a[k], b[k]] for k in sorted(a.keys() & b.keys()) if a[k] != b[k]},
         "added": {k: b[k] for k in sorted(b.keys() - a.keys())},
@@ -375,12 +377,3 @@ def config_diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str
     }
 
 
-def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping) and v:
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out

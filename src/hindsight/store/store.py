@@ -198,7 +198,7 @@ class Store:
         table = _TABLES[kind]
         with self.read() as conn:
             ids = conn.execute(
-                select(table.c.id).where(table.c.id.startswith(record_id_prefix)).limit(5)
+                select(table.c.id).where(table.c.id.startswith(record_id_prefix, autoescape=True)).limit(5)
             )
             return [str(i) for i in ids.scalars()]
 

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from hindsight.diagnose import flatten_config
 from hindsight.errors import HindsightError, MlflowBridgeError
 from hindsight.ledger.records import ExperimentRecord, FailureRecord, FailureReport
 
@@ -130,7 +131,7 @@ def _traceback_text(failure: FailureRecord) -> str:
 def _params(config: Mapping[str, Any]) -> dict[str, str]:
     """The config as MLflow params: dotted keys, string values, within MLflow's limits."""
     out: dict[str, str] = {}
-    for key, value in _flatten(config).items():
+    for key, value in flatten_config(config).items():
         if isinstance(value, (list, tuple, dict)):
             text = json.dumps(value, default=str)
         else:
@@ -138,16 +139,6 @@ def _params(config: Mapping[str, Any]) -> dict[str, str]:
         out.setdefault(_key(key), _clip(text, PARAM_VALUE_MAX))
     return out
 
-
-def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping) and v:
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
 
 
 def _key(name: str) -> str:
