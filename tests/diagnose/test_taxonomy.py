@@ -100,6 +100,7 @@ def test_public_api_is_curated_and_importable() -> None:
         "mask",
         "ConfigIssue",
         "check_config",
+        "flatten_config",
     }
     assert set(diagnose_pkg.__all__) == expected
     module = importlib.import_module("hindsight.diagnose")
