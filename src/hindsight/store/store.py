@@ -6,21 +6,13 @@ them into its own record types. Every method runs in one transaction.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from sqlalchemy import (
-    ARRAY,
     ColumnElement,
-    Connection,
-    Engine,
-    String,
-    Table,
     and_,
-    any_,
     bindparam,
     delete,
     func,
@@ -31,37 +23,20 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import text as sql_text
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.sql import FromClause
 
-from hindsight.errors import NotFound
 from hindsight.store import schema as t
-from hindsight.store.engine import create_store_engine, ensure_schema, redact, translate_errors
+from hindsight.store.base import Row, StoreBase, _dicts
+from hindsight.store.engine import create_store_engine, ensure_schema
 
 __all__ = ["MetricChunk", "Store", "open_store"]
 
-Row = dict[str, Any]
 #: (experiment_id, key, steps int64, values float64, times float64)
 MetricChunk = tuple[str, str, np.ndarray, np.ndarray, np.ndarray]
 
-# Longer id lists are bound as one array (see Store._in).
-_BIND_EACH_UP_TO = 64
 # Rows re-read below the SQLite rowid cursor, in case the newest rowids were deleted
 # and handed out again.
 _ROWID_OVERLAP = 16
-
-_TABLES: dict[str, Table] = {
-    "experiment": t.experiments,
-    "failure": t.failures,
-    "lesson": t.lessons,
-    "postmortem": t.postmortems,
-}
-
-
-def _dicts(result: CursorResult[Any]) -> list[Row]:
-    """A result's rows as dicts keyed by column name (fetched at once, no per-row mapping)."""
-    keys = list(result.keys())
-    return [dict(zip(keys, row, strict=True)) for row in result.all()]
 
 
 def _group(
@@ -104,103 +79,8 @@ def open_store(url: str) -> Store:
     return Store(engine, url, migrated_from=migrated_from)
 
 
-class Store:
+class Store(StoreBase):
     """Transactional access to every persisted record."""
-
-    def __init__(self, engine: Engine, url: str, *, migrated_from: str | None = None) -> None:
-        self.engine = engine
-        self.url = url
-        self.migrated_from = migrated_from
-
-    def __repr__(self) -> str:
-        return f"Store({redact(self.url)!r})"
-
-    @property
-    def backend(self) -> str:
-        """``sqlite`` or ``postgresql``."""
-        return self.engine.dialect.name
-
-    def close(self) -> None:
-        """Release pooled connections."""
-        self.engine.dispose()
-
-    @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """One write transaction (BEGIN IMMEDIATE on SQLite)."""
-        with (
-            translate_errors(self.url),
-            self.engine.connect().execution_options(hindsight_write=True) as conn,
-            conn.begin(),
-        ):
-            yield conn
-
-    @contextmanager
-    def read(self) -> Iterator[Connection]:
-        """One read transaction."""
-        with translate_errors(self.url), self.engine.connect() as conn, conn.begin():
-            yield conn
-
-    def _in(self, col: ColumnElement[Any], ids: Iterable[str]) -> ColumnElement[bool]:
-        """``col IN ids``; a long list travels as one bound array, not a parameter each.
-
-        Thousands of ids (the failures of a recurring fingerprint, their experiments)
-        cost more to bind one by one than to look up: SQLite reads them from one JSON
-        parameter with ``json_each``, PostgreSQL from one array with ``= ANY``.
-        """
-        values = list(ids)
-        if len(values) <= _BIND_EACH_UP_TO:
-            return col.in_(values)
-        if self.backend == "sqlite":
-            each = func.json_each(bindparam(None, json.dumps(values))).table_valued("value")
-            return col.in_(select(each.c.value))
-        if self.backend == "postgresql":
-            return col == any_(bindparam(None, values, type_=ARRAY(String)))
-        return col.in_(values)
-
-    # -- generic records --------------------------------------------------------------
-
-    def insert(self, kind: str, row: Mapping[str, Any]) -> None:
-        """Insert one record of a kind (experiment, failure, lesson, postmortem)."""
-        with self.write() as conn:
-            conn.execute(insert(_TABLES[kind]), [dict(row)])
-
-    def insert_and_update(
-        self, kind: str, row: Mapping[str, Any], other: str, other_id: str, values: Mapping[str, Any]
-    ) -> None:
-        """Insert one record and update another in the same transaction."""
-        table = _TABLES[other]
-        with self.write() as conn:
-            conn.execute(insert(_TABLES[kind]), [dict(row)])
-            conn.execute(update(table).where(table.c.id == other_id).values(**values))
-
-    def update(self, kind: str, record_id: str, **values: Any) -> None:
-        """Update columns of one record; raises NotFound if it does not exist."""
-        table = _TABLES[kind]
-        with self.write() as conn:
-            res = conn.execute(update(table).where(table.c.id == record_id).values(**values))
-            if res.rowcount == 0:
-                raise NotFound(f"No {kind} with id {record_id!r}.")
-
-    def get(self, kind: str, record_id: str) -> Row:
-        """One record by id; raises NotFound with advice."""
-        table = _TABLES[kind]
-        with self.read() as conn:
-            row = conn.execute(select(table).where(table.c.id == record_id)).mappings().first()
-        if row is None:
-            raise NotFound(
-                f"No {kind} with id {record_id!r} in {redact(self.url)}. "
-                f"List them with `hindsight ls` or check HINDSIGHT_STORE."
-            )
-        return dict(row)
-
-    def find(self, kind: str, record_id_prefix: str) -> list[str]:
-        """Ids of a kind that start with a prefix (for short ids typed by people)."""
-        table = _TABLES[kind]
-        with self.read() as conn:
-            ids = conn.execute(
-                select(table.c.id).where(table.c.id.startswith(record_id_prefix, autoescape=True)).limit(5)
-            )
-            return [str(i) for i in ids.scalars()]
 
     # -- experiments -----------------------------------------------------------------
 
