@@ -316,3 +316,19 @@ def test_elastic_wrapper_defers_to_the_childs_own_error() -> None:
     assert diagnose(killed).category == "dl.cpu_oom"
     plain = TORCHRUN.split("E0301")[1]
     assert diagnose(plain).category == "infra.distributed"
+
+
+def test_shape_cause_names_the_sizes_and_the_config_value_behind_them() -> None:
+    import numpy as np
+
+    try:
+        np.ones((3, 128)) @ np.ones((96, 2))
+    except ValueError as exc:
+        d = diagnose(exc, {"embedding_dim": 64, "seed": 7})
+    assert d.category == "dl.shape_mismatch"
+    assert "size 96 where 128 was expected" in d.likely_cause
+    assert "128 is 2 x embedding_dim (64)" in d.likely_cause
+    plain = diagnose("RuntimeError: mat1 and mat2 shapes cannot be multiplied (32x96 and 128x10)",
+                     {"hidden": 96})
+    assert "expects 128 input features but received 96" in plain.likely_cause
+    assert "96 is hidden=96" in plain.likely_cause

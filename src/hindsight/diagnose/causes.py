@@ -178,12 +178,34 @@ def _cause_data(ev: Evidence, text: str, flat: Mapping[str, Any]) -> str | None:
 def _cause_shape(ev: Evidence, text: str, flat: Mapping[str, Any]) -> str | None:
     m = search(r"\((\d+)x(\d+) and (\d+)x(\d+)\)", text)
     if m:
+        got, want = int(m.group(2)), int(m.group(3))
         return (
-            f"A Linear layer expects {m.group(3)} input features but received "
-            f"{m.group(2)} (input {m.group(1)}x{m.group(2)}, weight "
-            f"{m.group(3)}x{m.group(4)})."
+            f"A Linear layer expects {want} input features but received "
+            f"{got} (input {m.group(1)}x{m.group(2)}, weight "
+            f"{m.group(3)}x{m.group(4)})." + _sizes_from_config(flat, (got, want))
+        )
+    m = search(r"core dimension \d+.*?\(size (\d+) is different from (\d+)\)", text)
+    if m:
+        got, want = int(m.group(1)), int(m.group(2))
+        return (
+            f"A matrix product got an operand of size {got} where {want} was expected on the "
+            "shared dimension: two layers disagree on a width." + _sizes_from_config(flat, (got, want))
         )
     return f"Shapes do not line up: {first_line(ev.headline)}" if ev.headline else None
+
+
+def _sizes_from_config(flat: Mapping[str, Any], sizes: tuple[int, int]) -> str:
+    """Config values that explain a mismatched size (equal to it, or half of it)."""
+    links = []
+    for key, value in flat.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 1:
+            continue
+        for size in sizes:
+            if value == size:
+                links.append(f"{size} is {key}={value}")
+            elif 2 * value == size:
+                links.append(f"{size} is 2 x {key} ({value})")
+    return f" From the config: {'; '.join(dict.fromkeys(links))}." if links else ""
 
 
 def _cause_nan(ev: Evidence, text: str, flat: Mapping[str, Any]) -> str | None:
