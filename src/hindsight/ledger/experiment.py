@@ -32,6 +32,7 @@ from hindsight.ledger.ids import new_id
 from hindsight.ledger.jsonsafe import jsonable
 from hindsight.ledger.lessons import add_lesson
 from hindsight.ledger.mirror import RunMirror
+from hindsight.ledger.mlflow_bridge.mirror import MlflowMirror
 from hindsight.ledger.records import ExperimentRecord, FailureReport, Lesson
 from hindsight.store.schema import SCHEMA_VERSION
 
@@ -478,8 +479,6 @@ class Experiment:
         uri = self.ledger.settings.mlflow_tracking_uri
         if self._want_mlflow is False or (self._want_mlflow is None and not uri):
             return
-        from hindsight.ledger.mlflow_bridge import MlflowMirror
-
         try:
             mirror = MlflowMirror(uri)
             run_id = mirror.on_start(self.record)

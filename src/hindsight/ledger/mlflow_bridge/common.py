@@ -57,10 +57,6 @@ def _mlflow() -> SimpleNamespace:
     )
 
 
-# -- mirroring ---------------------------------------------------------------------
-
-
-
 def _experiment_id(client: Any, name: str) -> str:
     exp = client.get_experiment_by_name(name)
     if exp is None:
