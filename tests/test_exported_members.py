@@ -16,6 +16,7 @@ PACKAGES = [
     "hindsight.ledger",
     "hindsight.diagnose",
     "hindsight.api",
+    "hindsight.alerts",
 ]
 
 
