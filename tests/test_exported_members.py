@@ -17,6 +17,7 @@ PACKAGES = [
     "hindsight.diagnose",
     "hindsight.api",
     "hindsight.alerts",
+    "hindsight.training",
 ]
 
 

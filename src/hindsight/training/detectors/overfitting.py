@@ -1,0 +1,116 @@
+"""Overfitting: validation loss rises while training loss falls, or drifts far above it."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from hindsight.training._stats import ls_fit
+from hindsight.training._validation import Interval
+from hindsight.training.detectors.base import Detector
+from hindsight.training.state import TrainingState
+from hindsight.training.symptom import Severity, Symptom
+
+__all__ = ["Overfitting"]
+
+
+class Overfitting(Detector):
+    """Reports a validation loss that rises while the training loss falls.
+
+    Over the last ``window`` validation losses, the least-squares slopes of validation
+    and training loss (over the same steps) are compared: validation rising by more than
+    ``min_rise`` (relative, over the window's span) while training falls is overfitting.
+    With ``max_ratio`` set, a validation loss above ``max_ratio`` x the recent training
+    loss also counts.
+
+    Parameters
+    ----------
+    window
+        Validation losses to fit (>= 3, default 10).
+    min_rise
+        Relative rise of validation loss over the window that counts (> 0, default 0.02).
+    max_ratio
+        Validation / training loss ratio that counts (> 1), or ``None`` (default) to skip.
+    severity
+        ``"warn"`` (default) or ``"stop"``.
+
+    Examples
+    --------
+    >>> from hindsight.training import TrainingState
+    >>> state, detector = TrainingState(), Overfitting(window=5)
+    >>> for s in range(10):
+    ...     found = detector.check(state.update(s, loss=1 - 0.05 * s, val_loss=1 + 0.02 * s))
+    >>> found.kind, round(found.evidence["val_slope"], 3)
+    ('overfitting', 0.02)
+    """
+
+    kind = "overfitting"
+    signals = frozenset({"val_loss"})
+    _constraints = {
+        "window": Interval(int, 3, None, "left"),
+        "min_rise": Interval(float, 0.0, None, "neither"),
+        "max_ratio": Interval(float, 1.0, None, "neither", allow_none=True),
+    }
+
+    window: int
+    min_rise: float
+    max_ratio: float | None
+
+    def __init__(
+        self,
+        window: int = 10,
+        min_rise: float = 0.02,
+        *,
+        max_ratio: float | None = None,
+        severity: Severity = "warn",
+    ) -> None:
+        self._set_params(window=window, min_rise=min_rise, max_ratio=max_ratio, severity=severity)
+
+    def check(self, state: TrainingState) -> Symptom | None:
+        if "val_loss" not in state.updated or len(state.loss) == 0:
+            return None
+        val = state.val_loss[-self.window :]
+        val_steps = state.val_loss_steps[-self.window :]
+        train_all, train_steps_all = state.loss, state.loss_steps
+        keep = (train_steps_all >= val_steps[0]) & np.isfinite(train_all)
+        train, train_steps = train_all[keep], train_steps_all[keep]
+        current_val = float(val[-1])
+        if not math.isfinite(current_val) or train.size == 0:
+            return None
+        recent_train = float(train[-1])
+        evidence: dict[str, object] = {
+            "val_loss": current_val,
+            "train_loss": recent_train,
+            "window": self.window,
+            "min_rise": self.min_rise,
+            "max_ratio": self.max_ratio,
+        }
+        fired = False
+        if self.max_ratio is not None and recent_train > 0:
+            ratio = current_val / recent_train
+            evidence["ratio"] = ratio
+            fired = ratio > self.max_ratio
+        if val.size >= self.window and np.all(np.isfinite(val)) and train.size >= 2:
+            val_slope, _ = ls_fit(val_steps, val)
+            train_slope, _ = ls_fit(train_steps, train)
+            span = float(val_steps[-1] - val_steps[0])
+            level = abs(float(val.sum())) / val.size
+            rise = val_slope * span / level if level else 0.0
+            evidence.update(val_slope=val_slope, train_slope=train_slope, relative_rise=rise)
+            fired = fired or (train_slope < 0 < val_slope and rise > self.min_rise)
+        if not fired:
+            return None
+        evidence["val_window"] = val.copy()
+        return self._symptom(
+            state,
+            evidence,
+            "The model memorises the training set: too much capacity or too little "
+            "regularisation or data.",
+            (
+                "Stop early at the best validation step and keep that checkpoint.",
+                "Add regularisation: weight decay, dropout, data augmentation.",
+                "Get more training data or reduce model capacity.",
+                "Check for leakage between training and validation splits.",
+            ),
+        )

@@ -1,0 +1,68 @@
+"""Saturated activations: many units sit on the flat ends of sigmoid / tanh."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hindsight.training._validation import Interval
+from hindsight.training.detectors.base import Detector
+from hindsight.training.state import TrainingState
+from hindsight.training.symptom import Severity, Symptom
+
+__all__ = ["SaturatedActivations"]
+
+
+class SaturatedActivations(Detector):
+    """Reports layers whose share of saturated units exceeds ``threshold``.
+
+    Feed ``activations={"saturated": [...]}``: per layer, the share of units in the
+    flat region of their activation (e.g. ``|tanh| > 0.99``).
+
+    Parameters
+    ----------
+    threshold
+        Share of saturated units in a layer that counts (in (0, 1), default 0.5).
+    severity
+        ``"warn"`` (default) or ``"stop"``.
+
+    Examples
+    --------
+    >>> from hindsight.training import TrainingState
+    >>> state, detector = TrainingState(), SaturatedActivations()
+    >>> detector.check(state.update(0, activations={"saturated": [0.8, 0.1]})).evidence["layers"]
+    [0]
+    """
+
+    kind = "saturated_activations"
+    signals = frozenset({"saturated"})
+    _constraints = {"threshold": Interval(float, 0.0, 1.0, "neither")}
+
+    threshold: float
+
+    def __init__(self, threshold: float = 0.5, *, severity: Severity = "warn") -> None:
+        self._set_params(threshold=threshold, severity=severity)
+
+    def check(self, state: TrainingState) -> Symptom | None:
+        if "saturated" not in state.updated:
+            return None
+        last = state.saturated_share[-1]
+        bad = last > self.threshold
+        if not bad.any():
+            return None
+        return self._symptom(
+            state,
+            {
+                "layers": np.flatnonzero(bad).tolist(),
+                "saturated_share": last.copy(),
+                "max_saturated_share": float(last.max()),
+                "threshold": self.threshold,
+            },
+            "Pre-activations are too large: unnormalised inputs, a too-large "
+            "initialisation, or a learning rate that is too high.",
+            (
+                "Normalise the inputs (zero mean, unit variance).",
+                "Use Xavier initialisation for sigmoid/tanh, or switch to ReLU-family units.",
+                "Add BatchNorm / LayerNorm before the activation.",
+                "Lower the learning rate.",
+            ),
+        )
