@@ -1,0 +1,422 @@
+"""Plain-PyTorch integration: watch a model and feed the training guard every step.
+
+:func:`watch` registers hooks on a ``torch.nn.Module``; :meth:`TorchWatch.step` then
+feeds the :class:`~hindsight.training.TrainingGuard` with the loss, per-layer gradient
+norms, dead / saturated activation shares, learning rate, throughput and memory.
+
+Everything per step is computed on the model's device with tensor ops and copied to
+the CPU in one transfer, so the watch adds one synchronisation per step, not one per
+parameter.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+import resource
+import sys
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.hooks import RemovableHandle
+
+from hindsight.errors import ConfigError, DataQualityError
+from hindsight.training._validation import Interval, validate_params
+from hindsight.training.guard import TrainingGuard, Verdict
+
+__all__ = ["DEAD_ACTIVATIONS", "SATURATING_ACTIVATIONS", "TorchWatch", "watch"]
+
+#: Sign-preserving activations: a unit whose output is <= 0 on the whole batch is dead.
+DEAD_ACTIVATIONS: tuple[type[nn.Module], ...] = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.RReLU,
+    nn.ELU,
+    nn.CELU,
+    nn.SELU,
+)
+#: Bounded activations: an output within ``SATURATION_MARGIN`` of a bound is saturated.
+SATURATING_ACTIVATIONS: tuple[type[nn.Module], ...] = (nn.Sigmoid, nn.Tanh)
+#: Distance to a bound (as a share of the output range) that counts as saturated;
+#: 0.01 means ``|tanh| > 0.98`` ... ``sigmoid < 0.01`` or ``> 0.99``.
+SATURATION_MARGIN = 0.01
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _rss_bytes() -> float:
+    """Resident set size of this process in bytes (peak RSS where /proc is missing)."""
+    try:
+        with open("/proc/self/statm", "rb") as fh:
+            return float(int(fh.read().split()[1]) * _PAGE_SIZE)
+    except (OSError, ValueError, IndexError):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        # ru_maxrss is in kilobytes on Linux and in bytes on macOS.
+        return float(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def _as_float(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise DataQualityError(
+                f"The {name!r} argument must be a scalar tensor or a float. Got a tensor of "
+                f"shape {tuple(value.shape)}; reduce it first, e.g. loss.mean()."
+            )
+        return float(value.detach().item())
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise DataQualityError(
+            f"The {name!r} argument must be a scalar tensor or a real number. Got {value!r}."
+        )
+    return float(value)
+
+
+class TorchWatch:
+    """Hooks on a PyTorch model that feed a :class:`~hindsight.training.TrainingGuard`.
+
+    Create it with :func:`watch`; call :meth:`step` once per optimisation step, after
+    ``loss.backward()`` (and ``optimizer.step()``); call :meth:`remove` (or leave the
+    ``with`` block) to take the hooks off.
+
+    Gradient norms are one per parameterised layer (the norm of all its parameters'
+    gradients together), first layer first. With an optimizer, they are taken right
+    before ``optimizer.step()`` (after any clipping), so ``zero_grad`` placement does
+    not matter; without one, when :meth:`step` is called.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from hindsight.training import TrainingGuard
+    >>> _ = torch.manual_seed(0)
+    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+    >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    >>> x, y = torch.randn(64, 2), torch.randn(64, 1)
+    >>> with watch(model, TrainingGuard(), optimizer=opt) as w:
+    ...     for step in range(20):
+    ...         opt.zero_grad()
+    ...         loss = torch.nn.functional.mse_loss(model(x), y)
+    ...         loss.backward()
+    ...         opt.step()
+    ...         verdict = w.step(step, loss, batch_size=64)
+    >>> verdict.stop, w.layer_names
+    (False, ('0', '2'))
+    >>> len(model._forward_hooks) + len(model[1]._forward_hooks)
+    0
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        guard: TrainingGuard,
+        *,
+        activations: bool,
+        every: int,
+        optimizer: torch.optim.Optimizer | None,
+    ) -> None:
+        self.model = model
+        self.guard = guard
+        self.activations = activations
+        self.every = every
+        self.optimizer = optimizer
+
+        layers: list[tuple[str, list[nn.Parameter]]] = []
+        seen: set[int] = set()  # tied weights count once, in the first layer that holds them
+        for name, module in model.named_modules():
+            params = [
+                p for p in module.parameters(recurse=False) if p.requires_grad and id(p) not in seen
+            ]
+            seen.update(id(p) for p in params)
+            if params:
+                layers.append((name or type(module).__name__, params))
+        if not layers:
+            raise ConfigError(
+                f"The model {type(model).__name__} has no trainable parameters, so there are "
+                "no gradients to watch. Pass the model being trained (with requires_grad=True "
+                "parameters)."
+            )
+        self._layer_names = tuple(name for name, _ in layers)
+        self._params: list[nn.Parameter] = [p for _, params in layers for p in params]
+        self._layer_of = [i for i, (_, params) in enumerate(layers) for _ in params]
+        # Layer-index tensors by device and layout, so moving the model later still works.
+        self._index_cache: dict[tuple[torch.device, tuple[int, ...]], torch.Tensor] = {}
+
+        self._handles: list[RemovableHandle] = []
+        self._dead_modules: dict[nn.Module, int] = {}
+        self._sat_modules: dict[nn.Module, int] = {}
+        self._dead_names: list[str] = []
+        self._sat_names: list[str] = []
+        if activations:
+            for name, module in model.named_modules():
+                if isinstance(module, DEAD_ACTIVATIONS):
+                    self._dead_modules[module] = len(self._dead_names)
+                    self._dead_names.append(name)
+                    self._handles.append(module.register_forward_hook(self._dead_hook))
+                elif isinstance(module, SATURATING_ACTIVATIONS):
+                    self._sat_modules[module] = len(self._sat_names)
+                    self._sat_names.append(name)
+                    self._handles.append(module.register_forward_hook(self._saturated_hook))
+        if optimizer is not None:
+            self._handles.append(optimizer.register_step_pre_hook(self._optimizer_pre_hook))
+
+        self._n_steps = 0
+        self._sampling = True  # the first step is sampled
+        self._dead: dict[int, list[torch.Tensor]] = {}
+        self._sat: dict[int, list[torch.Tensor]] = {}
+        self._pending_norms: torch.Tensor | None = None
+        self._last_time: float | None = None
+        self._removed = False
+
+    # -- hooks ---------------------------------------------------------------------------
+    def _collecting(self, module: nn.Module) -> bool:
+        # Only training forwards count: validation under no_grad / eval() is left out.
+        return self._sampling and module.training and torch.is_grad_enabled()
+
+    def _dead_hook(self, module: nn.Module, args: Any, output: Any) -> None:
+        if not isinstance(output, torch.Tensor) or not self._collecting(module):
+            return
+        with torch.no_grad():
+            flat = output.detach().reshape(output.shape[0], -1) if output.dim() > 1 else output
+            dead = (flat <= 0).all(dim=0).to(torch.float64).mean()
+        self._dead.setdefault(self._dead_modules[module], []).append(dead)
+
+    def _saturated_hook(self, module: nn.Module, args: Any, output: Any) -> None:
+        if not isinstance(output, torch.Tensor) or not self._collecting(module):
+            return
+        with torch.no_grad():
+            out = output.detach()
+            if isinstance(module, nn.Tanh):
+                sat = out.abs() > 1.0 - 2.0 * SATURATION_MARGIN
+            else:
+                sat = (out < SATURATION_MARGIN) | (out > 1.0 - SATURATION_MARGIN)
+            share = sat.to(torch.float64).mean()
+        self._sat.setdefault(self._sat_modules[module], []).append(share)
+
+    def _optimizer_pre_hook(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        self._pending_norms = self._grad_norms()
+
+    # -- per-step work -------------------------------------------------------------------
+    def _grad_norms(self) -> torch.Tensor | None:
+        """Per-layer gradient norms on the model's device (float64), or None without grads."""
+        groups: dict[torch.device, tuple[list[torch.Tensor], list[int]]] = {}
+        for p, layer in zip(self._params, self._layer_of, strict=True):
+            g = p.grad
+            if g is not None:
+                grads, where = groups.setdefault(g.device, ([], []))
+                grads.append(g.detach())
+                where.append(layer)
+        if not groups:
+            return None
+        device = self._params[0].device
+        total = torch.zeros(len(self._layer_names), dtype=torch.float64, device=device)
+        for grad_device, (grads, where) in groups.items():
+            key = (grad_device, tuple(where))
+            index = self._index_cache.get(key)
+            if index is None:
+                index = self._index_cache[key] = torch.tensor(where, device=grad_device)
+            norms = torch.stack(torch._foreach_norm(grads)).to(torch.float64)
+            sq = torch.zeros_like(total, device=grad_device).index_add_(0, index, norms * norms)
+            total += sq.to(device)
+        return total.sqrt_()
+
+    @staticmethod
+    def _shares(found: dict[int, list[torch.Tensor]], n: int, device: torch.device) -> Any:
+        # A module called several times in one step (reused, or gradient accumulation)
+        # counts once, with the mean of its shares. Unsampled steps, and steps in which
+        # some layer did not run, feed nothing: the guard needs one value per layer.
+        if n == 0 or len(found) < n:
+            return None
+        return torch.stack([torch.stack(found[i]).mean().to(device) for i in range(n)])
+
+    def step(
+        self,
+        step: int,
+        loss: Any,
+        *,
+        val_loss: Any = None,
+        lr: float | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        batch_size: int | None = None,
+    ) -> Verdict:
+        """Feed the guard this step's signals and return its :class:`Verdict`.
+
+        ``loss`` and ``val_loss`` may be scalar tensors or floats; ``lr`` defaults to the
+        first parameter group's learning rate of the watched optimizer; ``batch_size``
+        (samples in this step) gives the throughput from the wall time since the
+        previous call.
+        """
+        if batch_size is not None and (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, numbers.Integral)
+            or batch_size < 1
+        ):
+            raise DataQualityError(
+                f"The 'batch_size' argument must be an int >= 1 or None. Got {batch_size!r}."
+            )
+        now = time.perf_counter()
+        throughput = None
+        if batch_size is not None and self._last_time is not None and now > self._last_time:
+            throughput = float(batch_size) / (now - self._last_time)
+        self._last_time = now
+
+        norms = self._pending_norms if self._pending_norms is not None else self._grad_norms()
+        self._pending_norms = None
+        device = self._params[0].device
+        dead = self._shares(self._dead, len(self._dead_names), device)
+        sat = self._shares(self._sat, len(self._sat_names), device)
+        self._dead, self._sat = {}, {}
+
+        # One device-to-host copy for everything computed on the device.
+        parts: list[torch.Tensor] = []
+        loss_on_device = isinstance(loss, torch.Tensor) and loss.numel() == 1
+        if loss_on_device:
+            parts.append(loss.detach().reshape(1).to(device, torch.float64))
+        for t in (norms, dead, sat):
+            if t is not None:
+                parts.append(t)
+        host = torch.cat(parts).cpu().tolist() if parts else []
+        pos = 0
+        if loss_on_device:
+            loss_value: float | None = host[0]
+            pos = 1
+        else:
+            loss_value = _as_float("loss", loss)
+        grad_norms = None
+        if norms is not None:
+            grad_norms = host[pos : pos + norms.numel()]
+            pos += norms.numel()
+        acts: dict[str, list[float]] = {}
+        if dead is not None:
+            acts["dead"] = host[pos : pos + dead.numel()]
+            pos += dead.numel()
+        if sat is not None:
+            acts["saturated"] = host[pos : pos + sat.numel()]
+
+        if lr is None and self.optimizer is not None and self.optimizer.param_groups:
+            group_lr = self.optimizer.param_groups[0].get("lr")
+            lr = _as_float("lr", group_lr)
+        if device.type == "cuda":
+            memory = float(torch.cuda.memory_allocated(device))
+        else:
+            memory = _rss_bytes()
+
+        metric_values: dict[str, float] | None = None
+        if metrics is not None:
+            if not isinstance(metrics, Mapping):
+                raise DataQualityError(
+                    f"The 'metrics' argument must be a mapping of name to value. Got {metrics!r}."
+                )
+            metric_values = {}
+            for key, value in metrics.items():
+                x = _as_float(f"metrics[{key!r}]", value)
+                if x is not None:
+                    metric_values[str(key)] = x
+        verdict = self.guard.update(
+            step,
+            loss=loss_value,
+            val_loss=_as_float("val_loss", val_loss),
+            metrics=metric_values,
+            grad_norms=grad_norms,
+            lr=lr,
+            activations=acts or None,
+            throughput=throughput,
+            memory=memory,
+        )
+        self._n_steps += 1
+        self._sampling = self._n_steps % self.every == 0
+        return verdict
+
+    # -- read-only results and cleanup ---------------------------------------------------
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        """Names of the parameterised layers whose gradient norms are fed, first to last."""
+        return self._layer_names
+
+    @property
+    def activation_layers(self) -> dict[str, tuple[str, ...]]:
+        """Names of the activation modules behind ``"dead"`` and ``"saturated"`` shares."""
+        return {"dead": tuple(self._dead_names), "saturated": tuple(self._sat_names)}
+
+    @property
+    def removed(self) -> bool:
+        """Whether :meth:`remove` was called."""
+        return self._removed
+
+    def remove(self) -> None:
+        """Take every hook off the model and optimizer (safe to call twice)."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        self._dead, self._sat = {}, {}
+        self._removed = True
+
+    def __enter__(self) -> TorchWatch:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.remove()
+
+
+_constraints = {"every": Interval(int, 1, None, "left")}
+
+
+def watch(
+    model: nn.Module,
+    guard: TrainingGuard,
+    *,
+    activations: bool = True,
+    every: int = 1,
+    optimizer: torch.optim.Optimizer | None = None,
+) -> TorchWatch:
+    """Hook ``model`` (and ``optimizer``) so that :meth:`TorchWatch.step` feeds ``guard``.
+
+    Parameters
+    ----------
+    model
+        The ``torch.nn.Module`` being trained; it needs trainable parameters.
+    guard
+        The :class:`~hindsight.training.TrainingGuard` to feed.
+    activations
+        Whether to collect dead shares of ReLU-family layers and saturated shares of
+        sigmoid / tanh layers (default ``True``).
+    every
+        Collect activation statistics on every ``every``-th step (int >= 1, default 1).
+    optimizer
+        The optimizer, for the learning rate and gradient norms taken before its step.
+    """
+    if not isinstance(model, nn.Module):
+        raise ConfigError(
+            f"The 'model' parameter of watch must be a torch.nn.Module. Got {model!r}."
+        )
+    if not isinstance(guard, TrainingGuard):
+        raise ConfigError(
+            f"The 'guard' parameter of watch must be a TrainingGuard. Got {guard!r}; "
+            "pass e.g. TrainingGuard()."
+        )
+    if not isinstance(activations, bool):
+        raise ConfigError(
+            f"The 'activations' parameter of watch must be a bool. Got {activations!r}."
+        )
+    validate_params("watch", {"every": every}, _constraints)
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise ConfigError(
+            f"The 'optimizer' parameter of watch must be a torch.optim.Optimizer or None. "
+            f"Got {optimizer!r}."
+        )
+    if next(iter(model.parameters()), None) is None:
+        raise ConfigError(
+            f"The model {type(model).__name__} has no parameters, so there is nothing to "
+            "watch. Pass the model being trained, after its layers are built."
+        )
+    return TorchWatch(model, guard, activations=activations, every=int(every), optimizer=optimizer)

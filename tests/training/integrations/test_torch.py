@@ -1,0 +1,354 @@
+"""The PyTorch integration on real, tiny, seeded CPU training runs."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+try:
+    import torch
+    from torch import nn
+except ImportError:  # pragma: no cover - depends on the environment
+    if os.environ.get("CI") == "true":
+        pytest.fail("torch is required in CI (pip install hindsight[torch])", pytrace=False)
+    pytest.skip("torch is not installed", allow_module_level=True)
+
+from hindsight.errors import ConfigError, DataQualityError
+from hindsight.training import Symptom, TrainingGuard, Verdict
+from hindsight.training.integrations.torch import TorchWatch, watch
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@pytest.fixture(autouse=True)
+def _quiet_logs(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.CRITICAL, logger="hindsight.training")
+
+
+# -- data and models -------------------------------------------------------------------
+def two_moons(n: int, seed: int, noise: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two-moons data set, as float tensors (x: (n, 2), y: (n, 1) in {0, 1})."""
+    rng = np.random.default_rng(seed)
+    half = n // 2
+    t = rng.uniform(0.0, np.pi, size=n)
+    upper = np.c_[np.cos(t[:half]), np.sin(t[:half])]
+    lower = np.c_[1.0 - np.cos(t[half:]), 0.5 - np.sin(t[half:])]
+    x = np.r_[upper, lower] + rng.normal(scale=noise, size=(n, 2))
+    y = np.r_[np.zeros(half), np.ones(n - half)]
+    order = rng.permutation(n)
+    x = (x[order] - x.mean(axis=0)) / x.std(axis=0)
+    return (
+        torch.tensor(x, dtype=torch.float32),
+        torch.tensor(y[order, None], dtype=torch.float32),
+    )
+
+
+def linear_regression(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4))
+    y = x @ np.array([1.5, -2.0, 0.5, 3.0]) + 0.1 * rng.normal(size=n)
+    return torch.tensor(x, dtype=torch.float32), torch.tensor(y[:, None], dtype=torch.float32)
+
+
+def mlp(sizes: list[int], act: type[nn.Module] = nn.ReLU, seed: int = 0) -> nn.Sequential:
+    torch.manual_seed(seed)
+    layers: list[nn.Module] = []
+    for a, b in itertools.pairwise(sizes):
+        layers += [nn.Linear(a, b), act()]
+    return nn.Sequential(*layers[:-1])
+
+
+def train(
+    model: nn.Module,
+    guard: TrainingGuard,
+    opt: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    steps: int,
+    loss_fn: LossFn,
+    *,
+    val: tuple[torch.Tensor, torch.Tensor] | None = None,
+    val_every: int = 10,
+) -> tuple[TorchWatch, list[Verdict]]:
+    """Full-batch training fed to the guard; stops at the first stopping verdict."""
+    verdicts = []
+    with watch(model, guard, optimizer=opt) as w:
+        for step in range(steps):
+            model.train()
+            opt.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            opt.step()
+            val_loss = None
+            if val is not None and step % val_every == 0:
+                model.eval()
+                with torch.no_grad():
+                    val_loss = loss_fn(model(val[0]), val[1])
+            verdict = w.step(step, loss, val_loss=val_loss, batch_size=len(x))
+            verdicts.append(verdict)
+            if verdict.stop:
+                break
+    return w, verdicts
+
+
+def kinds(symptoms: tuple[Symptom, ...]) -> set[str]:
+    return {s.kind for s in symptoms}
+
+
+bce = nn.functional.binary_cross_entropy_with_logits
+mse = nn.functional.mse_loss
+
+
+# -- training runs ---------------------------------------------------------------------
+def test_a_healthy_run_trains_to_low_loss_without_a_stop() -> None:
+    x, y = two_moons(256, seed=0)
+    model = mlp([2, 32, 32, 1])
+    guard = TrainingGuard()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    w, verdicts = train(model, guard, opt, x, y, 300, bce)
+    assert len(verdicts) == 300 and not any(v.stop for v in verdicts)
+    assert [s for s in guard.history if s.severity == "stop"] == []
+    assert float(guard.state.loss[-1]) < 0.05
+    # Every signal reached the guard.
+    state = guard.state
+    assert state.grad_norms.shape[1] == len(w.layer_names) == 3
+    assert state.dead_share.shape[1] == len(w.activation_layers["dead"]) == 2
+    assert state.lr[-1] == pytest.approx(1e-2)
+    assert len(state.throughput) == min(299, guard.window) and (state.throughput > 0).all()
+    assert (state.memory > 1e6).all()
+
+
+def test_a_far_too_high_learning_rate_is_stopped_early() -> None:
+    x, y = linear_regression(256, seed=1)
+    model = mlp([4, 32, 32, 1])
+    guard = TrainingGuard()
+    opt = torch.optim.SGD(model.parameters(), lr=50.0)
+    _, verdicts = train(model, guard, opt, x, y, 500, mse)
+    last = verdicts[-1]
+    assert last.stop and last.step < 30
+    assert kinds(last.symptoms) & {"nonfinite_loss", "loss_explosion"}
+
+
+def test_a_huge_output_layer_init_explodes_the_gradients() -> None:
+    x, y = linear_regression(256, seed=2)
+    model = mlp([4, 32, 32, 1])
+    with torch.no_grad():
+        model[-1].weight.mul_(1e4)
+    guard = TrainingGuard()
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    _, verdicts = train(model, guard, opt, x, y, 100, mse)
+    assert verdicts[-1].stop and verdicts[-1].step == 0
+    (found,) = [s for s in verdicts[-1].symptoms if s.kind == "exploding_gradients"]
+    assert found.evidence["ratio"] > 70.0
+
+
+def test_a_deep_sigmoid_stack_has_vanishing_gradients() -> None:
+    x, y = two_moons(256, seed=3)
+    model = mlp([2] + [32] * 8 + [1], act=nn.Sigmoid)
+    guard = TrainingGuard(on_failure="warn")
+    opt = torch.optim.SGD(model.parameters(), lr=1e-2)
+    w, verdicts = train(model, guard, opt, x, y, 20, bce)
+    (found,) = [s for s in verdicts[0].symptoms if s.kind == "vanishing_gradients"]
+    assert found.evidence["first_layer_norm"] < 1e-4
+    assert found.evidence["ratio"] < 1e-3
+    assert len(w.activation_layers["saturated"]) == 8
+    assert guard.state.saturated_share.shape == (20, 8)
+
+
+def test_a_large_negative_bias_kills_the_relus() -> None:
+    x, y = two_moons(256, seed=4)
+    model = mlp([2, 32, 32, 1])
+    with torch.no_grad():
+        model[0].bias.fill_(-10.0)
+        model[2].bias.fill_(-10.0)
+    guard = TrainingGuard(on_failure="warn")
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    _, verdicts = train(model, guard, opt, x, y, 20, bce)
+    (found,) = [s for s in verdicts[0].symptoms if s.kind == "dying_relu"]
+    assert found.evidence["layers"] == [0, 1]
+    assert found.evidence["max_dead_share"] == 1.0
+    assert list(found.evidence["dead_share"]) == [1.0, 1.0]
+
+
+def test_training_on_twenty_noisy_samples_overfits() -> None:
+    rng = np.random.default_rng(5)
+    x_all = rng.normal(size=(520, 10))
+    y_all = (x_all[:, 0] > 0).astype(float)
+    flip = rng.random(520) < 0.3  # label noise on both sides
+    y_all[flip] = 1.0 - y_all[flip]
+    x_t = torch.tensor(x_all, dtype=torch.float32)
+    y_t = torch.tensor(y_all[:, None], dtype=torch.float32)
+    model = mlp([10, 128, 128, 1])
+    guard = TrainingGuard(on_failure="warn")
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    _, verdicts = train(
+        model, guard, opt, x_t[:20], y_t[:20], 400, bce, val=(x_t[20:], y_t[20:]), val_every=10
+    )
+    found = [s for v in verdicts for s in v.symptoms if s.kind == "overfitting"]
+    assert found, "no overfitting reported"
+    first = found[0]
+    assert first.evidence["val_slope"] > 0 > first.evidence["train_slope"]
+    assert first.evidence["val_loss"] > first.evidence["train_loss"]
+
+
+# -- what is collected -----------------------------------------------------------------
+def direct_norms(model: nn.Module) -> list[float]:
+    out = []
+    for module in model.modules():
+        grads = [p.grad.flatten() for p in module.parameters(recurse=False) if p.grad is not None]
+        if grads:
+            out.append(float(torch.linalg.vector_norm(torch.cat(grads).double())))
+    return out
+
+
+@pytest.mark.parametrize("with_optimizer", [True, False])
+def test_gradient_norms_match_a_direct_computation(with_optimizer: bool) -> None:
+    x, y = two_moons(128, seed=6)
+    model = mlp([2, 32, 32, 1])
+    guard = TrainingGuard(on_failure="warn")
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with watch(model, guard, optimizer=opt if with_optimizer else None) as w:
+        for step in range(5):
+            opt.zero_grad()
+            bce(model(x), y).backward()
+            expected = direct_norms(model)  # before the step: grads do not change in it
+            opt.step()
+            w.step(step, 0.5)
+            np.testing.assert_allclose(guard.state.grad_norms[-1], expected, rtol=1e-6)
+    assert w.layer_names == ("0", "2", "4")
+
+
+def test_activations_are_sampled_every_k_steps_and_only_in_training() -> None:
+    x, y = two_moons(64, seed=7)
+    model = mlp([2, 16, 16, 1])
+    guard = TrainingGuard(on_failure="warn")
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with watch(model, guard, optimizer=opt, every=3) as w:
+        for step in range(9):
+            opt.zero_grad()
+            bce(model(x), y).backward()
+            opt.step()
+            with torch.no_grad():  # a validation pass must not count
+                model(torch.full((8, 2), -100.0))
+            w.step(step, 0.5)
+    assert len(guard.state.dead_share) == 3  # steps 0, 3 and 6
+    assert len(guard.state.grad_norms) == 9
+
+
+def test_dead_and_saturated_shares_match_a_direct_computation() -> None:
+    x, _ = two_moons(64, seed=8)
+    torch.manual_seed(8)
+    model = nn.Sequential(
+        nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 1), nn.Sigmoid()
+    )
+    with torch.no_grad():
+        model[0].bias.fill_(-1.0)
+        model[2].weight.mul_(40.0)
+        model[4].weight.mul_(8.0)
+    guard = TrainingGuard(on_failure="warn")
+    with watch(model, guard) as w:
+        model(x).sum().backward()
+        w.step(0, 0.5)
+    with torch.no_grad():
+        h1 = model[1](model[0](x))
+        h2 = model[3](model[2](h1))
+        h3 = model[5](model[4](h2))
+    dead = float((h1 <= 0).all(dim=0).double().mean())
+    sat = [
+        float((h2.abs() > 0.98).double().mean()),
+        float(((h3 < 0.01) | (h3 > 0.99)).double().mean()),
+    ]
+    assert 0.0 < dead < 1.0 and 0.0 < sat[0] < 1.0
+    np.testing.assert_allclose(guard.state.dead_share[-1], [dead], rtol=1e-12)
+    np.testing.assert_allclose(guard.state.saturated_share[-1], sat, rtol=1e-12)
+    assert w.activation_layers == {"dead": ("1",), "saturated": ("3", "5")}
+
+
+def test_remove_and_the_context_manager_take_every_hook_off() -> None:
+    model = mlp([2, 8, 8, 1], act=nn.Tanh)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    w = watch(model, TrainingGuard(), optimizer=opt)
+    assert any(m._forward_hooks for m in model.modules())
+    assert opt._optimizer_step_pre_hooks
+    w.remove()
+    w.remove()  # twice is fine
+    assert w.removed
+    assert not any(m._forward_hooks for m in model.modules())
+    assert not opt._optimizer_step_pre_hooks
+    with watch(model, TrainingGuard()):
+        assert any(m._forward_hooks for m in model.modules())
+    assert not any(m._forward_hooks for m in model.modules())
+
+
+def test_loss_may_be_a_float_and_metrics_tensors() -> None:
+    model = mlp([2, 4, 1])
+    guard = TrainingGuard()
+    with watch(model, guard, activations=False) as w:
+        verdict = w.step(0, 0.7, val_loss=torch.tensor(0.8), metrics={"acc": torch.tensor(0.5)})
+    assert not verdict.stop
+    assert guard.state.loss[-1] == pytest.approx(0.7)
+    assert guard.state.metric("acc")[-1] == pytest.approx(0.5)
+    assert len(guard.state.grad_norms) == 0  # no backward yet: no gradient norms
+    assert len(guard.state.dead_share) == 0
+
+
+# -- bad input -------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"every": 0}, "'every' parameter of watch must be an int >= 1"),
+        ({"every": float("inf")}, "'every' parameter of watch must be an int >= 1"),
+        ({"every": 1.5}, "'every'"),
+        ({"activations": "yes"}, "'activations'"),
+        ({"optimizer": object()}, "'optimizer'"),
+    ],
+)
+def test_bad_parameters_are_config_errors(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        watch(mlp([2, 4, 1]), TrainingGuard(), **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_model_without_parameters_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="has no parameters"):
+        watch(nn.Sequential(nn.ReLU()), TrainingGuard())
+    frozen = mlp([2, 4, 1]).requires_grad_(False)
+    with pytest.raises(ConfigError, match="no trainable parameters"):
+        watch(frozen, TrainingGuard())
+    with pytest.raises(ConfigError, match=r"torch\.nn\.Module"):
+        watch(object(), TrainingGuard())  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="TrainingGuard"):
+        watch(mlp([2, 4, 1]), object())  # type: ignore[arg-type]
+
+
+def test_bad_step_arguments_are_data_quality_errors() -> None:
+    with watch(mlp([2, 4, 1]), TrainingGuard()) as w:
+        with pytest.raises(DataQualityError, match="'batch_size'"):
+            w.step(0, 0.5, batch_size=0)
+        with pytest.raises(DataQualityError, match="scalar tensor"):
+            w.step(0, torch.ones(3))
+        with pytest.raises(DataQualityError, match="'loss'"):
+            w.step(0, "low")
+
+
+def test_tied_weights_count_once_and_a_reused_activation_is_one_layer() -> None:
+    torch.manual_seed(9)
+    enc, dec, act = nn.Linear(4, 4), nn.Linear(4, 4), nn.ReLU()
+    dec.weight = enc.weight  # tied
+    model = nn.ModuleDict({"enc": enc, "dec": dec, "act": act})
+    guard = TrainingGuard(on_failure="warn")
+    x = torch.randn(32, 4)
+    with watch(model, guard) as w:
+        act(dec(act(enc(x)))).sum().backward()
+        w.step(0, 0.5)
+    assert w.layer_names == ("enc", "dec")
+    expected_enc = float(
+        torch.linalg.vector_norm(torch.cat([enc.weight.grad.flatten(), enc.bias.grad]).double())
+    )
+    expected_dec = float(torch.linalg.vector_norm(dec.bias.grad.double()))
+    np.testing.assert_allclose(guard.state.grad_norms[-1], [expected_enc, expected_dec], rtol=1e-6)
+    assert guard.state.dead_share.shape == (1, 1)
