@@ -18,9 +18,12 @@ _MIN_REFERENCE = 5
 
 
 class ThroughputCollapse(Detector):
-    """Reports a throughput below ``fraction`` x the median of the previous ``window``.
+    """Reports throughput that stays below ``fraction`` x the median of the ``window`` before.
 
-    Checked once at least five previous throughputs are there; clears on recovery.
+    The median of the last ``sustain`` throughputs is compared, so it fires once most of
+    them are slow, and one slow step (a garbage-collection pause, a checkpoint, an
+    evaluation) is not a collapse. Checked
+    once at least five earlier throughputs are there; clears on recovery.
 
     Parameters
     ----------
@@ -28,6 +31,8 @@ class ThroughputCollapse(Detector):
         Share of the median below which throughput collapsed (in (0, 1), default 0.5).
     window
         Previous throughputs whose median is the reference (>= 5, default 50).
+    sustain
+        Latest throughputs whose median must have collapsed (>= 1, default 5).
     severity
         ``"warn"`` (default) or ``"stop"``.
 
@@ -37,8 +42,12 @@ class ThroughputCollapse(Detector):
     >>> state, detector = TrainingState(), ThroughputCollapse()
     >>> for s in range(10):
     ...     assert detector.check(state.update(s, throughput=1000.0 + s)) is None
-    >>> round(detector.check(state.update(10, throughput=200.0)).evidence["ratio"], 4)
-    0.1991
+    >>> detector.check(state.update(10, throughput=200.0)) is None  # one slow step
+    True
+    >>> detector.check(state.update(11, throughput=200.0)) is None  # two of the last five
+    True
+    >>> round(detector.check(state.update(12, throughput=200.0)).evidence["ratio"], 4)
+    0.1993
     """
 
     kind = "throughput_collapse"
@@ -46,22 +55,32 @@ class ThroughputCollapse(Detector):
     _constraints = {
         "fraction": Interval(float, 0.0, 1.0, "neither"),
         "window": Interval(int, _MIN_REFERENCE, None, "left"),
+        "sustain": Interval(int, 1, None, "left"),
     }
 
     fraction: float
     window: int
+    sustain: int
 
     def __init__(
-        self, fraction: float = 0.5, *, window: int = 50, severity: Severity = "warn"
+        self,
+        fraction: float = 0.5,
+        *,
+        window: int = 50,
+        sustain: int = 5,
+        severity: Severity = "warn",
     ) -> None:
-        self._set_params(fraction=fraction, window=window, severity=severity)
+        self._set_params(fraction=fraction, window=window, sustain=sustain, severity=severity)
 
     def check(self, state: TrainingState) -> Symptom | None:
         if "throughput" not in state.updated:
             return None
         values = state.throughput
-        current = float(values[-1])
-        ref = values[-self.window - 1 : -1]
+        latest = values[-self.sustain :]
+        if latest.size < self.sustain or not np.isfinite(latest).all():
+            return None
+        current = median(latest)
+        ref = values[-self.window - self.sustain : -self.sustain]
         ref = ref[np.isfinite(ref)]
         if ref.size < _MIN_REFERENCE or not math.isfinite(current):
             return None
@@ -72,6 +91,7 @@ class ThroughputCollapse(Detector):
             state,
             {
                 "throughput": current,
+                "sustain": self.sustain,
                 "median": med,
                 "ratio": current / med,
                 "fraction": self.fraction,
