@@ -15,7 +15,7 @@ $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev,postgres,mlflow,torch]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,postgres,mlflow,torch,lightning,transformers,keras,xgboost,lightgbm]"
 	touch $@
 
 demo: $(VENV)/.demo-installed

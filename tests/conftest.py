@@ -12,6 +12,15 @@ import pytest
 from hindsight.config import Settings
 from hindsight.ledger import Ledger, set_ledger
 
+# Real local alert endpoints, shared by the alert channels' tests and the training guard's.
+from receivers import (  # noqa: F401
+    closed_port,
+    fake_sleep,
+    http_receiver,
+    smtp_auth_server,
+    smtp_server,
+)
+
 PG_BASE = os.environ.get(
     "HINDSIGHT_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -100,6 +109,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "HINDSIGHT_MLFLOW_TRACKING_URI",
         "HINDSIGHT_HEARTBEAT",
         "HINDSIGHT_STALE_AFTER",
+        "HINDSIGHT_ALERTS",
     ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)

@@ -13,7 +13,13 @@ HINDSIGHT_PROJECT             project              default
 HINDSIGHT_HEARTBEAT           heartbeat_s          15 (seconds between heartbeats)
 HINDSIGHT_STALE_AFTER         stale_after_s        120 (silent runs are marked crashed)
 HINDSIGHT_MLFLOW_TRACKING_URI mlflow_tracking_uri  unset (no mirroring to MLflow)
+HINDSIGHT_ALERTS              alerts               none (alert channel URLs; see below)
 ============================  ===================  ======================================
+
+``alerts`` lists alert channel URLs (a TOML list, or space-separated in the environment
+variable): ``log://``, ``slack+https://hooks.slack.com/services/...``,
+``webhook+https://host/path``, ``smtp://user:pass@host:587?from=a@x&to=b@y``. The
+training guard and the monitors send their alerts there.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ _ENV = {
     "heartbeat_s": "HINDSIGHT_HEARTBEAT",
     "stale_after_s": "HINDSIGHT_STALE_AFTER",
     "mlflow_tracking_uri": "HINDSIGHT_MLFLOW_TRACKING_URI",
+    "alerts": "HINDSIGHT_ALERTS",
 }
 
 
@@ -48,6 +55,7 @@ class Settings:
     heartbeat_s: float = 15.0
     stale_after_s: float = 120.0
     mlflow_tracking_uri: str | None = None
+    alerts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.heartbeat_s <= 0:
@@ -116,6 +124,16 @@ def _coerce(values: dict[str, Any]) -> dict[str, Any]:
     out = dict(values)
     if "home" in out:
         out["home"] = Path(out["home"]).expanduser()
+    if "alerts" in out:
+        raw = out["alerts"]
+        if isinstance(raw, str):
+            raw = raw.split()  # URLs hold no spaces; an SMTP URL may hold commas
+        if not isinstance(raw, list | tuple) or not all(isinstance(u, str) for u in raw):
+            raise ConfigError(
+                f"alerts must be a list of alert channel URLs (e.g. ['log://', "
+                f"'slack+https://hooks.slack.com/services/T/B/X']). Got {raw!r}."
+            )
+        out["alerts"] = tuple(u.strip() for u in raw if u.strip())
     for name in ("heartbeat_s", "stale_after_s"):
         if name in out:
             try:

@@ -21,4 +21,4 @@ def test_every_detector_is_exported() -> None:
         and issubclass(getattr(detectors, name), Detector)
     }
     assert classes <= set(hindsight.training.__all__)
-    assert len(classes) == 17  # Detector + 16 detectors
+    assert len(classes) == 19  # Detector + 18 detectors

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hindsight.diagnose.causes import numeric_setting, path_fact, search
+from hindsight.diagnose.causes import numeric_setting, path_fact, search, symptom_block
 from hindsight.diagnose.config_checks import ConfigIssue
 from hindsight.diagnose.evidence import Evidence
 from hindsight.diagnose.settings import (
@@ -129,8 +129,14 @@ def _recs_cpu_oom(ev: Evidence, text: str, flat: Mapping[str, Any]) -> list[str]
     return recs
 
 
+def _recs_symptom(ev: Evidence, text: str, flat: Mapping[str, Any]) -> list[str]:
+    """The guard's own advice for the symptom that stopped the run, most specific first."""
+    found = symptom_block(text)
+    return list(found[2]) if found else []
+
+
 def _recs_nan(ev: Evidence, text: str, flat: Mapping[str, Any]) -> list[str]:
-    recs = []
+    recs = _recs_symptom(ev, text, flat)
     lr = numeric_setting(flat, LR_KEYS)
     if lr and lr[1] > 0:
         recs.append(
@@ -259,6 +265,11 @@ _RECS = {
     Category.DL_GPU_OOM: _recs_gpu_oom,
     Category.DL_CPU_OOM: _recs_cpu_oom,
     Category.DL_NAN_DIVERGENCE: _recs_nan,
+    Category.TRAIN_NO_LEARNING: _recs_symptom,
+    Category.TRAIN_OVERFITTING: _recs_symptom,
+    Category.TRAIN_UNSTABLE: _recs_symptom,
+    Category.TRAIN_GRADIENT_FLOW: _recs_symptom,
+    Category.TRAIN_RESOURCES: _recs_symptom,
     Category.ENV_DEPENDENCY: _recs_dependency,
     Category.ENV_PATH: _recs_path,
     Category.DATA_ERROR: _recs_data,

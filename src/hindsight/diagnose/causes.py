@@ -18,7 +18,14 @@ from hindsight.diagnose.logtext import error_lines
 from hindsight.diagnose.settings import BATCH_KEYS, LR_KEYS, as_number, find_setting, fmt_number
 from hindsight.diagnose.taxonomy import CATEGORIES, Category
 
-__all__ = ["first_line", "likely_cause", "numeric_setting", "path_fact", "search"]
+__all__ = [
+    "first_line",
+    "likely_cause",
+    "numeric_setting",
+    "path_fact",
+    "search",
+    "symptom_block",
+]
 
 _SIZE = r"[\d.]+ ?[KMGTP]i?B"
 
@@ -208,7 +215,46 @@ def _sizes_from_config(flat: Mapping[str, Any], sizes: tuple[int, int]) -> str:
     return f" From the config: {'; '.join(dict.fromkeys(links))}." if links else ""
 
 
+_SYMPTOM_HEAD = re.compile(r"^TrainingSymptom: (\w+) \(severity=(stop|warn)\)[^\n]*$", re.M)
+
+
+def symptom_block(text: str) -> tuple[str, str, list[str]] | None:
+    """The training guard's symptom that decided a failure: kind, likely cause, advice.
+
+    The first ``severity=stop`` symptom wins, else the first symptom. Returns ``None``
+    when the text holds no guard symptom.
+
+    >>> symptom_block("TrainingSymptom: overfitting (severity=stop) at step 9\n"
+    ...               "Likely cause: Too little data.\nRecommendation: Add dropout.")
+    ('overfitting', 'Too little data.', ['Add dropout.'])
+    """
+    heads = list(_SYMPTOM_HEAD.finditer(text))
+    if not heads:
+        return None
+    blocks = []
+    for i, head in enumerate(heads):
+        end = heads[i + 1].start() if i + 1 < len(heads) else len(text)
+        body = text[head.end() : end]
+        cause = re.search(r"^Likely cause: (.+)$", body, re.M)
+        recs = [r.strip() for r in re.findall(r"^Recommendation: (.+)$", body, re.M)]
+        blocks.append((head.group(2) == "stop", bool(cause or recs), i, head.group(1),
+                       cause.group(1).strip() if cause else "", recs))
+    # A stop beats a warning, a block with advice beats a bare headline, earlier beats later.
+    _, _, _, kind, cause_text, advice = min(blocks, key=lambda b: (not b[0], not b[1], b[2]))
+    return kind, cause_text, advice
+
+
+def _cause_symptom(ev: Evidence, text: str, flat: Mapping[str, Any]) -> str | None:
+    found = symptom_block(text)
+    if found is None or not found[1]:
+        return None
+    kind, cause, _ = found
+    return f"The training guard saw {kind.replace('_', ' ')}: {cause}"
+
+
 def _cause_nan(ev: Evidence, text: str, flat: Mapping[str, Any]) -> str | None:
+    if specific := _cause_symptom(ev, text, flat):
+        return specific
     lr = numeric_setting(flat, LR_KEYS)
     with_lr = f" with {lr[0]}={fmt_number(lr[1])}" if lr else ""
     return f"Training diverged: the loss or gradients became NaN/Inf{with_lr}."
@@ -285,6 +331,11 @@ _CAUSES = {
     Category.DATA_ERROR: _cause_data,
     Category.DL_SHAPE_MISMATCH: _cause_shape,
     Category.DL_NAN_DIVERGENCE: _cause_nan,
+    Category.TRAIN_NO_LEARNING: _cause_symptom,
+    Category.TRAIN_OVERFITTING: _cause_symptom,
+    Category.TRAIN_UNSTABLE: _cause_symptom,
+    Category.TRAIN_GRADIENT_FLOW: _cause_symptom,
+    Category.TRAIN_RESOURCES: _cause_symptom,
     Category.DL_API_MISUSE: _cause_api,
     Category.INFRA_DISK_FULL: _cause_disk,
     Category.INFRA_NETWORK: _cause_network,

@@ -554,6 +554,34 @@ _DISTRIBUTED = (
        r"\bRabit\b"),
 )
 
+# What the training guard (hindsight.training) reports: "TrainingSymptom: <kind> (severity=
+# stop|warn) at step N". A stop names the failure; a warning alone is a weaker hint. A loss
+# that became NaN or exploded is divergence, whoever saw it.
+_SYMPTOM = r"TrainingSymptom: (?:{kinds})\b"
+_STOPPED = r"TrainingSymptom: (?:{kinds}) \(severity=stop\)"
+
+
+def _symptom_rules(cat: Category, kinds: str) -> tuple[Rule, Rule]:
+    return (
+        _r(cat, 12, _STOPPED.format(kinds=kinds)),
+        _r(cat, 5, _SYMPTOM.format(kinds=kinds)),
+    )
+
+
+_TRAINING = (
+    *_symptom_rules(C.DL_NAN_DIVERGENCE, "nonfinite_loss|nonfinite_gradients|loss_explosion"),
+    *_symptom_rules(C.TRAIN_NO_LEARNING, "no_learning|plateau|slow_convergence"),
+    *_symptom_rules(C.TRAIN_OVERFITTING, "overfitting"),
+    *_symptom_rules(C.TRAIN_UNSTABLE, "oscillation|loss_spike|lr_out_of_range"),
+    *_symptom_rules(
+        C.TRAIN_GRADIENT_FLOW,
+        "exploding_gradients|vanishing_gradients|dying_relu|saturated_activations",
+    ),
+    *_symptom_rules(
+        C.TRAIN_RESOURCES, "throughput_collapse|memory_growth|gpu_memory_near_limit|time_budget"
+    ),
+)
+
 _PREEMPTION = (
     _r(C.INFRA_PREEMPTION, 5, exc=("KeyboardInterrupt",)),
     _r(C.INFRA_PREEMPTION, 8, r"DUE TO TIME LIMIT|DUE TO PREEMPTION|job killed: walltime"),
@@ -577,7 +605,7 @@ _PREEMPTION = (
 
 RULES: tuple[Rule, ...] = (
     *_DEPENDENCY, *_PATH, *_CONFIG, *_CODE, *_DATA, *_GPU_OOM, *_CPU_OOM, *_SHAPE, *_NAN,
-    *_API, *_DISK, *_NETWORK, *_GPU_DRIVER, *_DISTRIBUTED, *_PREEMPTION,
+    *_API, *_DISK, *_NETWORK, *_GPU_DRIVER, *_DISTRIBUTED, *_PREEMPTION, *_TRAINING,
 )
 # fmt: on
 """Every rule, grouped by category. Names (``"dl.gpu_oom#3"``) are stable within a release."""

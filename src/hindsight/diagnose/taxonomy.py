@@ -21,6 +21,14 @@ to be the common root causes, merged to a size that a rules engine can tell apar
   (NCCL and other collective-communication errors, GPU and driver faults, network,
   storage), alongside framework and script errors.
 
+The ``train.*`` group holds runs that did not crash but were doomed: the training guard
+(:mod:`hindsight.training`) stopped them on a symptom. Its split follows the symptom
+families of Zhang et al., "AUTOTRAINER: An Automatic DNN Training Problem Detection and
+Repair System", ICSE 2021 (vanishing / exploding gradients, dying ReLU, oscillating
+loss, slow convergence) and the training-problem classes of DeepDiagnosis
+(Wardat et al., ICSE 2022). A loss that became NaN or exploded stays ``dl.nan_divergence``
+whether the guard or a crash saw it.
+
 Categories are data (:data:`CATEGORIES`), not code branches, so the ledger can store
 the id and later versions can reword titles and advice without touching the classifier.
 """
@@ -37,9 +45,9 @@ from hindsight.errors import DiagnosisError
 
 __all__ = ["CATEGORIES", "GROUPS", "Category", "CategoryInfo", "Group", "category_info"]
 
-Group = Literal["env", "code", "data", "dl", "infra", "unknown"]
+Group = Literal["env", "code", "data", "dl", "train", "infra", "unknown"]
 
-GROUPS: tuple[Group, ...] = ("env", "code", "data", "dl", "infra", "unknown")
+GROUPS: tuple[Group, ...] = ("env", "code", "data", "dl", "train", "infra", "unknown")
 
 
 class Category(StrEnum):
@@ -55,6 +63,11 @@ class Category(StrEnum):
     DL_SHAPE_MISMATCH = "dl.shape_mismatch"
     DL_NAN_DIVERGENCE = "dl.nan_divergence"
     DL_API_MISUSE = "dl.api_misuse"
+    TRAIN_NO_LEARNING = "train.no_learning"
+    TRAIN_OVERFITTING = "train.overfitting"
+    TRAIN_UNSTABLE = "train.unstable"
+    TRAIN_GRADIENT_FLOW = "train.gradient_flow"
+    TRAIN_RESOURCES = "train.resources"
     INFRA_DISK_FULL = "infra.disk_full"
     INFRA_NETWORK = "infra.network"
     INFRA_GPU_DRIVER = "infra.gpu_driver"
@@ -213,6 +226,69 @@ _ALL = (
         "Check the framework documentation for the expected input and target format of "
         "the failing call.",
         "Detach tensors (.detach().cpu()) before converting to NumPy or logging them.",
+    ),
+    _info(
+        Category.TRAIN_NO_LEARNING,
+        "Training is not learning",
+        "The loss stayed flat, stopped improving or fell far too slowly for the steps "
+        "spent: the run would burn its budget without reaching a useful model.",
+        "The optimiser makes no progress: a learning rate far too low, labels that do not "
+        "match the inputs, a wrong loss for the task, or frozen parameters.",
+        "Run a learning-rate range test and raise the learning rate if it is tiny.",
+        "Check that the labels line up with the inputs (overfit one small batch first).",
+        "Check that the loss matches the task and that every parameter you train has "
+        "requires_grad set and is in the optimiser.",
+        "Normalise the inputs (zero mean, unit variance).",
+    ),
+    _info(
+        Category.TRAIN_OVERFITTING,
+        "Overfitting",
+        "The validation loss rose while the training loss kept falling, or ended far above "
+        "it: the model memorises the training set instead of generalising.",
+        "The model has more capacity than the training data supports, with too little "
+        "regularisation or too many epochs.",
+        "Stop earlier and keep the best weights (early stopping on the validation loss).",
+        "Add regularisation: weight decay, dropout or data augmentation.",
+        "Use a smaller model or more training data.",
+        "Check that the validation set comes from the same distribution as the training set.",
+    ),
+    _info(
+        Category.TRAIN_UNSTABLE,
+        "Unstable optimisation",
+        "The loss oscillated or jumped in spikes instead of settling, or the learning rate "
+        "was outside any sane range: the optimiser overshoots the minimum.",
+        "The learning rate or momentum is too high for the loss surface, or batches are "
+        "too small or badly shuffled.",
+        "Lower the learning rate (often by 3-10x) or add a warm-up and a decay schedule.",
+        "Clip gradients (e.g. max norm 1.0) and lower the momentum.",
+        "Increase the batch size and shuffle the data every epoch.",
+    ),
+    _info(
+        Category.TRAIN_GRADIENT_FLOW,
+        "Gradients do not flow through the network",
+        "Gradients vanished or exploded across layers, ReLU units died or bounded "
+        "activations saturated, so parts of the network stopped learning.",
+        "The initialisation, activation functions or depth make gradients shrink or grow "
+        "geometrically from layer to layer.",
+        "Use an initialisation matched to the activation (He for ReLU, Xavier for tanh).",
+        "Add normalisation layers (BatchNorm / LayerNorm) or residual connections.",
+        "Replace sigmoid/tanh in hidden layers with ReLU-family activations, or "
+        "ReLU with LeakyReLU/GELU when units die.",
+        "Lower the learning rate and clip gradients when they explode.",
+    ),
+    _info(
+        Category.TRAIN_RESOURCES,
+        "Resources running out during training",
+        "Throughput collapsed, memory kept growing, GPU memory neared its limit or the "
+        "run would not finish within its time budget.",
+        "The job leaks memory, starves on data loading or does more work per step than "
+        "the hardware and the time budget allow.",
+        "Check for tensors kept across steps (losses appended without .item(), growing "
+        "caches) when memory grows.",
+        "Profile the input pipeline (more DataLoader workers, pinned memory) when "
+        "throughput falls.",
+        "Lower the batch size or use mixed precision when memory is near the limit.",
+        "Checkpoint regularly so a run that hits its time budget can resume.",
     ),
     _info(
         Category.INFRA_DISK_FULL,

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from hindsight.ledger.core import Ledger, get_ledger, set_ledger
 from hindsight.ledger.criteria import Criterion, Verdict, parse_criteria
-from hindsight.ledger.experiment import Experiment, HindsightWarning, Terminated, experiment
+from hindsight.ledger.experiment import (
+    Experiment,
+    HindsightWarning,
+    Terminated,
+    current_experiment,
+    experiment,
+)
 from hindsight.ledger.explain import failure_text
 from hindsight.ledger.failures import config_diff, record_failure, similar_failures
 from hindsight.ledger.learning import LearningMetrics, learning_metrics
@@ -45,6 +51,7 @@ __all__ = [
     "add_lesson",
     "apply_lesson",
     "config_diff",
+    "current_experiment",
     "draft_postmortem",
     "experiment",
     "experiment_markdown",

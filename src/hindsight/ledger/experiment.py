@@ -8,6 +8,7 @@ without a word is reaped later from its stale heartbeat (see ``Ledger.reap_stale
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import os
 import signal
@@ -22,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from hindsight.diagnose import Evidence
 from hindsight.errors import HindsightError, LedgerError
 from hindsight.ledger.core import Ledger, get_ledger
 from hindsight.ledger.criteria import judge, outcome_of, parse_criteria
@@ -36,9 +38,36 @@ from hindsight.ledger.mlflow_bridge.mirror import MlflowMirror
 from hindsight.ledger.records import ExperimentRecord, FailureReport, Lesson
 from hindsight.store.schema import SCHEMA_VERSION
 
-__all__ = ["Experiment", "HindsightWarning", "Terminated", "experiment"]
+__all__ = ["Experiment", "HindsightWarning", "Terminated", "current_experiment", "experiment"]
 
 _FLUSH_EVERY = 50_000
+
+# The experiment running in this context (thread or task), for code deep inside a
+# training loop (the training guard) to find without being handed it.
+_CURRENT: contextvars.ContextVar[Experiment | None] = contextvars.ContextVar(
+    "hindsight_current_experiment", default=None
+)
+_RUNNING: list[Experiment] = []
+_RUNNING_LOCK = threading.Lock()
+
+
+def current_experiment() -> Experiment | None:
+    """The experiment running around the caller, or ``None``.
+
+    The innermost experiment started in this thread (or asyncio task) wins. A thread
+    that started none (a framework's worker thread) sees the process's running
+    experiment when there is exactly one; with several it sees none, as it cannot tell
+    which is its own.
+
+    >>> current_experiment() is None
+    True
+    """
+    here = _CURRENT.get()
+    if here is not None and here._active:
+        return here
+    with _RUNNING_LOCK:
+        running = [e for e in _RUNNING if e._active]
+    return running[0] if len(running) == 1 else None
 
 
 class HindsightWarning(UserWarning):
@@ -137,6 +166,8 @@ class Experiment:
         self._beat: threading.Thread | None = None
         self._old_sigterm: Any = None
         self._notes: list[str] = []
+        self._failed: tuple[str, str] | None = None  # (source, reason) of a recorded failure
+        self._outer: Experiment | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -186,6 +217,10 @@ class Experiment:
         }
         store.insert("experiment", row)
         self._active = True
+        self._outer = _CURRENT.get()
+        _CURRENT.set(self)
+        with _RUNNING_LOCK:
+            _RUNNING.append(self)
         for parent in parents:
             self.builds_on(parent)
         for lesson_id in lessons:
@@ -215,6 +250,11 @@ class Experiment:
         if not self._active:
             raise LedgerError(f"Experiment {self.id} is not running.")
         self._active = False
+        if _CURRENT.get() is self:
+            _CURRENT.set(self._outer)
+        with _RUNNING_LOCK:
+            if self in _RUNNING:
+                _RUNNING.remove(self)
         self._stop.set()
         self._restore_sigterm()
         if self._beat is not None:
@@ -282,6 +322,9 @@ class Experiment:
         if self._outcome is not None:
             manual, reason = self._outcome
             return {"outcome": manual, "outcome_source": "manual", "outcome_reason": reason}
+        if self._failed is not None:
+            source, reason = self._failed
+            return {"outcome": "failure", "outcome_source": source, "outcome_reason": reason}
         outcome = outcome_of(verdicts)
         if outcome is None:
             return {"outcome": None, "outcome_source": None, "outcome_reason": "no criteria"}
@@ -434,6 +477,54 @@ class Experiment:
                 "created_at": time.time(),
             }
         )
+
+    def record_failure(
+        self,
+        evidence: BaseException | Evidence | str,
+        *,
+        source: str,
+        reason: str,
+        extra: Mapping[str, Any] | None = None,
+    ) -> FailureReport:
+        """Record a failure of this running experiment that did not end its process.
+
+        For a run stopped on purpose (the training guard saw a doomed run): the failure,
+        diagnosed and fingerprinted, and the experiment's outcome (``failure``, with
+        ``reason``) are written in one transaction now, so they survive whatever happens
+        next. The experiment keeps running; when it ends normally its status is
+        ``finished`` and its outcome stays ``failure``, unless :meth:`set_outcome`
+        overrides it. Returns the failure with similar past failures.
+        """
+        if not self._active:
+            raise LedgerError(
+                f"Experiment {self.id} is not running; record a failure while it runs, "
+                "or use hindsight.ledger.record_failure for a finished one."
+            )
+        if not reason or not reason.strip():
+            raise LedgerError("record_failure needs a reason, e.g. 'training guard: overfitting'.")
+        self.flush()  # the metric curve up to the failure is part of its evidence
+        reason = reason.strip()[:2000]
+        report = record_failure(
+            self.ledger,
+            evidence,
+            source=source,
+            experiment_id=self.id,
+            project=self.project,
+            config=self.config,
+            extra={
+                "last_metrics": jsonable(dict(self._last), "last_metrics"),
+                "duration_s": time.time() - self._started,
+                **dict(extra or {}),
+            },
+            experiment_update={
+                "outcome": "failure",
+                "outcome_source": source,
+                "outcome_reason": reason,
+            },
+        )
+        self.failure = report
+        self._failed = (source, reason)
+        return report
 
     def set_outcome(self, outcome: str, reason: str) -> None:
         """Override the outcome judged from the criteria, with a reason."""

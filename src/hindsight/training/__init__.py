@@ -11,6 +11,7 @@ from hindsight.training.detectors import (
     Detector,
     DyingReLU,
     ExplodingGradients,
+    GpuMemoryNearLimit,
     LearningRateOutOfRange,
     LossExplosion,
     LossSpike,
@@ -24,18 +25,24 @@ from hindsight.training.detectors import (
     SaturatedActivations,
     SlowConvergence,
     ThroughputCollapse,
+    TimeBudget,
     VanishingGradients,
     default_detectors,
 )
 from hindsight.training.guard import TrainingGuard, Verdict
+from hindsight.training.reporting import SYMPTOM_CATEGORY, GuardReporter
+from hindsight.training.resources import ResourceMonitor, ResourceSample
 from hindsight.training.state import TrainingState
 from hindsight.training.symptom import SYMPTOM_KINDS, Symptom
 
 __all__ = [
+    "SYMPTOM_CATEGORY",
     "SYMPTOM_KINDS",
     "Detector",
     "DyingReLU",
     "ExplodingGradients",
+    "GpuMemoryNearLimit",
+    "GuardReporter",
     "LearningRateOutOfRange",
     "LossExplosion",
     "LossSpike",
@@ -46,10 +53,13 @@ __all__ = [
     "Oscillation",
     "Overfitting",
     "Plateau",
+    "ResourceMonitor",
+    "ResourceSample",
     "SaturatedActivations",
     "SlowConvergence",
     "Symptom",
     "ThroughputCollapse",
+    "TimeBudget",
     "TrainingGuard",
     "TrainingState",
     "VanishingGradients",

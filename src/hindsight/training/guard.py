@@ -6,13 +6,20 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from hindsight.errors import ConfigError
 from hindsight.training._validation import Interval, Options, validate_params
 from hindsight.training.detectors import Detector, default_detectors
+from hindsight.training.reporting import GuardReporter
+from hindsight.training.resources import ResourceMonitor
 from hindsight.training.state import FloatArray, TrainingState
 from hindsight.training.symptom import Symptom
+
+if TYPE_CHECKING:
+    from hindsight.alerts import AlertChannel, Dispatcher
+    from hindsight.ledger import Experiment
+    from hindsight.ledger.records import FailureReport
 
 __all__ = ["TrainingGuard", "Verdict"]
 
@@ -25,6 +32,8 @@ class Verdict:
 
     ``symptoms`` holds the symptoms first reported at this step; ``stop`` says whether
     training should stop now and ``reason`` says why (``None`` when it should go on).
+    ``improved`` says that ``monitor`` reached a new best at this step: the moment an
+    integration snapshots the weights it restores on stop (``restore_best_weights``).
 
     Examples
     --------
@@ -37,6 +46,7 @@ class Verdict:
     symptoms: tuple[Symptom, ...]
     reason: str | None
     early_stop: bool = False
+    improved: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict."""
@@ -44,6 +54,7 @@ class Verdict:
             "step": self.step,
             "stop": self.stop,
             "early_stop": self.early_stop,
+            "improved": self.improved,
             "reason": self.reason,
             "symptoms": [s.to_dict() for s in self.symptoms],
         }
@@ -76,6 +87,22 @@ class TrainingGuard:
         Absolute change of ``monitor`` that counts as an improvement (>= 0, default 0).
     window
         Values of each signal the state keeps (>= 2, default 256).
+    experiment
+        Where a stop is recorded as a failure: ``"auto"`` (default) for the ledger
+        experiment running around the loop (none outside one), an ``Experiment``, or
+        ``None``. The failure carries the symptom, the curves up to the stop, the
+        diagnosis and fingerprint; the similar past failures and their lessons are
+        printed as for a crash (:attr:`failure` holds the report).
+    alerts
+        Where symptoms are announced: ``"auto"`` (default) for the channels in the
+        settings' ``alerts`` (``HINDSIGHT_ALERTS``; none when unset), a
+        :class:`~hindsight.alerts.Dispatcher`, a list of alert channels, or ``None``.
+        A failing channel is retried with backoff and then logged; it never raises.
+    alert_on
+        ``"warn"`` (default) alerts on every new symptom, ``"stop"`` only on stops.
+    resources
+        A :class:`ResourceMonitor` that feeds ``memory``, ``gpu_memory`` and ``elapsed``
+        into updates that do not carry them, or ``None`` (default).
 
     Examples
     --------
@@ -112,6 +139,10 @@ class TrainingGuard:
         patience: int | None = None,
         min_delta: float = 0.0,
         window: int = 256,
+        experiment: Experiment | str | None = "auto",
+        alerts: Dispatcher | Sequence[AlertChannel] | str | None = "auto",
+        alert_on: str = "warn",
+        resources: ResourceMonitor | None = None,
     ) -> None:
         params = {
             "on_failure": on_failure,
@@ -145,6 +176,13 @@ class TrainingGuard:
         self.patience = patience
         self.min_delta = float(min_delta)
         self.window = window
+        if resources is not None and not isinstance(resources, ResourceMonitor):
+            raise ConfigError(
+                "The 'resources' parameter of TrainingGuard must be a ResourceMonitor or None. "
+                f"Got {resources!r}; pass e.g. ResourceMonitor(every=10)."
+            )
+        self.resources = resources
+        self.reporter = GuardReporter(experiment, alerts, alert_on=alert_on)
         self.state = TrainingState(window=window)
         self.reset()
 
@@ -158,6 +196,15 @@ class TrainingGuard:
         self._best_value: float | None = None
         self._best_step: int | None = None
         self._wait = 0
+        self._improved = False
+        self.reporter.failure = None
+        if self.resources is not None:
+            self.resources.restart()
+
+    @property
+    def failure(self) -> FailureReport | None:
+        """The ledger failure a stop recorded (with similar past failures), if any."""
+        return self.reporter.failure
 
     @property
     def params(self) -> dict[str, Any]:
@@ -203,8 +250,21 @@ class TrainingGuard:
         activations: Mapping[str, Sequence[float] | FloatArray] | None = None,
         throughput: float | None = None,
         memory: float | None = None,
+        gpu_memory: float | None = None,
+        elapsed: float | None = None,
     ) -> Verdict:
-        """Feed one step's signals (any may be ``None``) and return the verdict."""
+        """Feed one step's signals (any may be ``None``) and return the verdict.
+
+        ``memory`` is host memory in bytes, ``gpu_memory`` the share of GPU memory in
+        use and ``elapsed`` the seconds since training began; a ``resources`` monitor
+        fills them in when they are not passed.
+        """
+        if self.resources is not None:
+            sample = self.resources.poll()
+            if sample is not None:
+                memory = sample.memory if memory is None else memory
+                gpu_memory = sample.gpu_memory if gpu_memory is None else gpu_memory
+                elapsed = sample.elapsed if elapsed is None else elapsed
         state = self.state.update(
             step,
             loss=loss,
@@ -215,6 +275,8 @@ class TrainingGuard:
             activations=activations,
             throughput=throughput,
             memory=memory,
+            gpu_memory=gpu_memory,
+            elapsed=elapsed,
         )
         due: set[int] = set()
         for signal in state.updated:
@@ -232,9 +294,22 @@ class TrainingGuard:
         self._history.extend(new)
 
         reasons = []
+        stopping: list[Symptom] = []
         if self.on_failure == "stop":
-            reasons = [f"{s.kind}: {s.likely_cause}" for s in new if s.severity == "stop"]
+            stopping = [s for s in new if s.severity == "stop"]
+            reasons = [f"{s.kind}: {s.likely_cause}" for s in stopping]
+        if new:
+            self.reporter.report(
+                new,
+                stopping[0] if stopping else None,
+                "; ".join(reasons) or None,
+                state,
+                self._history,
+                self.params,
+            )
+        self._improved = False
         early = self._early_stop(step, loss, val_loss, metrics)
+        improved = self._improved
         if early is not None:
             reasons.append(early)
         return Verdict(
@@ -243,6 +318,7 @@ class TrainingGuard:
             symptoms=tuple(new),
             reason="; ".join(reasons) if reasons else None,
             early_stop=early is not None,
+            improved=improved,
         )
 
     def _early_stop(
@@ -266,6 +342,7 @@ class TrainingGuard:
             x < best - self.min_delta if self.mode == "min" else x > best + self.min_delta
         ):
             self._best_value, self._best_step, self._wait = x, int(step), 0
+            self._improved = True
             return None
         self._wait += 1
         if self.patience is None or self._wait < self.patience:

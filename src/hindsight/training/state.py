@@ -147,6 +147,8 @@ class TrainingState:
         self._lr = _Ring(w)
         self._throughput = _Ring(w)
         self._memory = _Ring(w)
+        self._gpu_memory = _Ring(w)
+        self._elapsed = _Ring(w)
         self._metrics: dict[str, _Ring] = {}
         self._grads: _Ring | None = None
         self._dead: _Ring | None = None
@@ -169,9 +171,13 @@ class TrainingState:
         activations: Mapping[str, Sequence[float] | FloatArray] | None = None,
         throughput: float | None = None,
         memory: float | None = None,
+        gpu_memory: float | None = None,
+        elapsed: float | None = None,
     ) -> TrainingState:
         """Record one step's signals (any may be ``None``) and return ``self``.
 
+        ``memory`` is host memory in bytes; ``gpu_memory`` the share of the accelerator's
+        memory in use, in [0, 1]; ``elapsed`` the seconds since training began.
         ``activations`` maps ``"dead"`` and/or ``"saturated"`` to per-layer shares in [0, 1].
         Every argument is checked before anything is stored, so a bad call changes nothing.
         """
@@ -190,9 +196,16 @@ class TrainingState:
             ("lr", lr),
             ("throughput", throughput),
             ("memory", memory),
+            ("gpu_memory", gpu_memory),
+            ("elapsed", elapsed),
         ):
             if value is not None:
                 scalars[name] = _as_real(name, value)
+        if "gpu_memory" in scalars and not 0.0 <= scalars["gpu_memory"] <= 1.0:
+            raise DataQualityError(
+                "The 'gpu_memory' argument must be the share of GPU memory in use, in [0, 1]. "
+                f"Got {gpu_memory!r}; divide the bytes in use by the device's total."
+            )
         metric_values: dict[str, float] = {}
         if metrics is not None:
             if not isinstance(metrics, Mapping):
@@ -239,7 +252,7 @@ class TrainingState:
                 if x < self._best_loss:
                     self._best_loss = x
                     self._best_loss_step = step
-        for name in ("val_loss", "lr", "throughput", "memory"):
+        for name in ("val_loss", "lr", "throughput", "memory", "gpu_memory", "elapsed"):
             if name in scalars:
                 getattr(self, f"_{name}").append(step, scalars[name])
         for key, x in metric_values.items():
@@ -321,6 +334,21 @@ class TrainingState:
     def memory_steps(self) -> npt.NDArray[np.int64]:
         """Steps of :attr:`memory`."""
         return self._memory.steps()
+
+    @property
+    def gpu_memory(self) -> FloatArray:
+        """Window of the share of GPU memory in use, in [0, 1]."""
+        return self._gpu_memory.values()
+
+    @property
+    def elapsed(self) -> FloatArray:
+        """Window of seconds since training began."""
+        return self._elapsed.values()
+
+    @property
+    def elapsed_steps(self) -> npt.NDArray[np.int64]:
+        """Steps of :attr:`elapsed`."""
+        return self._elapsed.steps()
 
     def metric(self, name: str) -> FloatArray:
         """Window of the metric ``name`` (empty if never fed)."""

@@ -31,6 +31,8 @@ SYMPTOM_KINDS = (
     "lr_out_of_range",
     "throughput_collapse",
     "memory_growth",
+    "gpu_memory_near_limit",
+    "time_budget",
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hindsight.training.detectors.base import Detector
 from hindsight.training.detectors.dying_relu import DyingReLU
 from hindsight.training.detectors.exploding_gradients import ExplodingGradients
+from hindsight.training.detectors.gpu_memory import GpuMemoryNearLimit
 from hindsight.training.detectors.loss_explosion import LossExplosion
 from hindsight.training.detectors.loss_spike import LossSpike
 from hindsight.training.detectors.lr_out_of_range import LearningRateOutOfRange
@@ -18,12 +19,14 @@ from hindsight.training.detectors.plateau import Plateau
 from hindsight.training.detectors.saturated_activations import SaturatedActivations
 from hindsight.training.detectors.slow_convergence import SlowConvergence
 from hindsight.training.detectors.throughput_collapse import ThroughputCollapse
+from hindsight.training.detectors.time_budget import TimeBudget
 from hindsight.training.detectors.vanishing_gradients import VanishingGradients
 
 __all__ = [
     "Detector",
     "DyingReLU",
     "ExplodingGradients",
+    "GpuMemoryNearLimit",
     "LearningRateOutOfRange",
     "LossExplosion",
     "LossSpike",
@@ -37,6 +40,7 @@ __all__ = [
     "SaturatedActivations",
     "SlowConvergence",
     "ThroughputCollapse",
+    "TimeBudget",
     "VanishingGradients",
     "default_detectors",
 ]
@@ -45,7 +49,8 @@ __all__ = [
 def default_detectors() -> list[Detector]:
     """A fresh set of every built-in detector with its default thresholds.
 
-    :class:`SlowConvergence` is left out: it needs a target loss and a step budget.
+    :class:`SlowConvergence` and :class:`TimeBudget` are left out: they need a target
+    loss and a step budget, or a time budget.
     """
     return [
         NonFiniteLoss(),
@@ -63,4 +68,5 @@ def default_detectors() -> list[Detector]:
         LearningRateOutOfRange(),
         ThroughputCollapse(),
         MemoryGrowth(),
+        GpuMemoryNearLimit(),
     ]

@@ -1,4 +1,4 @@
-"""Real local endpoints for alert channels: an HTTP receiver and an SMTP server."""
+"""Real local endpoints for alert channels: an HTTP receiver and an SMTP server (fixtures)."""
 
 from __future__ import annotations
 
