@@ -663,11 +663,13 @@ def demo(_demo_run: _DemoRun) -> Demo:
 
 def test_demo_json(demo: Demo) -> None:
     res = demo.result
-    assert set(res["experiments"]) == {"crash", "repeat", "diverge", "baseline", "deep", "hybrid"}
-    assert set(res["failures"]) == {"crash", "repeat", "diverge"}
+    assert set(res["experiments"]) == {
+        "crash", "repeat", "diverge", "guarded", "baseline", "deep", "hybrid"
+    }
+    assert set(res["failures"]) == {"crash", "repeat", "diverge", "guarded"}
     assert res["project"] == "recsys-demo"
     m = res["metrics"]
-    assert (m["experiments"], m["failures"], m["lessons"]) == (6, 3, 3)
+    assert (m["experiments"], m["failures"], m["lessons"]) == (7, 4, 4)
     assert m["repeat_failures"] == 1 and 0 < m["learning_efficiency"] <= 1
     path = Path(res["postmortem_path"])
     assert path.parent == demo.home / "postmortems" and path.name == f"{res['postmortem_id']}.md"
@@ -685,10 +687,28 @@ def test_demo_repeat_surfaces_the_crash_lesson(demo: Demo) -> None:
     assert "dl.shape_mismatch" in text and res["lessons"]["shapes"] in text
 
 
+def test_demo_guard_stops_the_long_run_with_a_diagnosis(demo: Demo) -> None:
+    res = demo.result
+    shown = ok_json(demo.url, "show", res["experiments"]["guarded"])
+    # Stopped on purpose: the process finished, the experiment failed.
+    assert (shown["status"], shown["outcome"], shown["outcome_source"]) == (
+        "finished", "failure", "training")
+    failure = shown["failure"]
+    assert failure["id"] == res["failures"]["guarded"] and failure["source"] == "training"
+    assert failure["category"] == "train.overfitting"
+    ev = failure["evidence"]
+    # Stopped long before the planned 30 epochs (16 steps each), on a rising validation loss.
+    assert ev["stopped_at_step"] < 30 * 16 // 2
+    val = ev["curves"]["val_loss"]["values"]
+    assert len(val) >= 5 and val[-1] > min(val)
+
+
 def test_demo_store_through_the_read_commands(demo: Demo) -> None:
     res = demo.result
     failed = ok_json(demo.url, "ls", "--failed", "-p", "recsys-demo")
-    assert {e["id"] for e in failed} == {res["experiments"][k] for k in ("crash", "repeat", "diverge")}
+    assert {e["id"] for e in failed} == {
+        res["experiments"][k] for k in ("crash", "repeat", "diverge", "guarded")
+    }
     assert ok_json(demo.url, "similar", res["failures"]["repeat"]) == ok_json(
         demo.url, "similar", res["experiments"]["repeat"])
     assert res["postmortem_id"] in {p["id"] for p in ok_json(demo.url, "postmortem", "list")}

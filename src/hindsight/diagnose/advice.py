@@ -74,6 +74,8 @@ def recommendations(
     hints = [i for i in issues if i.severity == "info"]
     recs.extend(_issue_fixes(serious, recs))
     defaults = CATEGORIES[category].recommendations
+    if recs and CATEGORIES[category].group == "train":
+        defaults = ()  # the guard's advice for its own symptom is the specific version
     replaced = {i for marker, i in _REPLACES.get(category, ()) if any(marker in r for r in recs)}
     recs.extend(d for i, d in enumerate(defaults) if i not in replaced)
     recs.extend(_issue_fixes(hints, recs))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -12,6 +12,12 @@ import numpy.typing as npt
 from hindsight.demo.recsys.data import RecsysData
 from hindsight.demo.recsys.factors import fit_als, seen_items, top_k
 from hindsight.demo.recsys.types import FloatArray, IntArray, ProgressCallback
+
+if TYPE_CHECKING:
+    from hindsight.training import TrainingGuard, Verdict
+
+#: Users whose held-out clicks (against as many random items) make the validation loss.
+_VALIDATION_USERS = 256
 
 
 class _Adam:
@@ -96,6 +102,8 @@ class DeepRecommender:
         self._data: RecsysData | None = None
         self._seen: list[IntArray] = []
         self._item_vectors: FloatArray | None = None
+        self.stopped: Verdict | None = None
+        self.best_epoch: int | None = None
 
     # -- training ------------------------------------------------------------------------
 
@@ -114,12 +122,19 @@ class DeepRecommender:
         als_iterations: int = 4,
         seed: int = 0,
         progress: ProgressCallback | None = None,
+        guard: TrainingGuard | None = None,
     ) -> Self:
         """Train with Adam; ``progress(epoch, {"loss": ...})`` after every epoch.
 
         Raises ``FloatingPointError("loss became nan at epoch N step M")`` as soon as the
         training loss is not finite (a diverging run, e.g. ``lr=5.0``) rather than carrying on
         with NaN weights.
+
+        With a ``guard``, every step feeds it the batch loss, the tower's per-layer gradient
+        norms and the learning rate, and the last step of each epoch the validation loss
+        (held-out clicks of a fixed sample of users against as many random items). When the
+        guard says stop, training ends there (:attr:`stopped` holds the verdict) and the
+        weights of the best validation epoch are put back.
         """
         rng = np.random.default_rng(seed)
         self._init_params(data, embedding_dim, hidden, head_units, als_iterations, seed, rng)
@@ -128,6 +143,11 @@ class DeepRecommender:
         self._item_vectors = None
         opt = _Adam(self.params, lr)
         users = np.arange(data.n_users)
+        self.stopped, self.best_epoch = None, None
+        validation = self._validation_pairs(data, seed) if guard is not None else None
+        best: dict[str, FloatArray] | None = None
+        layers = [f"tower_w{i}" for i in range(1, self.depth + 1)] + ["tower_w_out"]
+        n_steps = math.ceil(users.size / batch_users)
         # Overflow in a diverging run shows up as a non-finite loss, checked below.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             for epoch in range(1, epochs + 1):
@@ -138,15 +158,51 @@ class DeepRecommender:
                     pair_user, pair_item, label = self._sample_pairs(batch, negatives, rng)
                     keep = (rng.uniform(size=batch.size) >= embedding_dropout).astype(np.float32)
                     loss, grads = self._loss_and_grads(batch, keep, pair_user, pair_item, label)
+                    if guard is not None and validation is not None:
+                        val_loss = self._loss_and_grads(*validation)[0] if step == n_steps else None
+                        verdict = guard.update(
+                            (epoch - 1) * n_steps + step,
+                            loss=loss,
+                            val_loss=val_loss,
+                            grad_norms=[float(np.linalg.norm(grads[k])) for k in layers],
+                            lr=lr,
+                        )
+                        if verdict.improved:
+                            best = {k: v.copy() for k, v in self.params.items()}
+                            self.best_epoch = epoch
+                        if verdict.stop:
+                            self.stopped = verdict
+                            break
                     if not math.isfinite(loss):
                         raise FloatingPointError(f"loss became {loss} at epoch {epoch} step {step}")
                     opt.step(grads)
                     total += loss * pair_user.size
                     count += pair_user.size
-                if progress is not None:
-                    progress(epoch, {"loss": total / max(1, count)})
+                if progress is not None and count:
+                    progress(epoch, {"loss": total / count})
+                if self.stopped is not None:
+                    break
+        if self.stopped is not None and best is not None:
+            self.params = best
         self._item_vectors = self._items()
         return self
+
+    def _validation_pairs(
+        self, data: RecsysData, seed: int
+    ) -> tuple[IntArray, FloatArray, IntArray, IntArray, FloatArray]:
+        """Held-out clicks of a fixed user sample plus as many random items, as a batch."""
+        rng = np.random.default_rng(seed + 1)
+        n = min(_VALIDATION_USERS, data.n_users)
+        users = np.sort(rng.choice(data.n_users, size=n, replace=False))
+        held = np.isin(data.test_users, users)
+        pos_user = np.searchsorted(users, data.test_users[held])
+        pair_user = np.concatenate([pos_user, pos_user])
+        pair_item = np.concatenate(
+            [data.test_items[held], rng.integers(0, data.n_items, pos_user.size)]
+        )
+        label = np.zeros(pair_user.size, dtype=np.float32)
+        label[: pos_user.size] = 1.0
+        return users, np.ones(n, dtype=np.float32), pair_user, pair_item, label
 
     def _init_params(
         self,
