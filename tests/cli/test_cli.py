@@ -701,6 +701,9 @@ def test_demo_guard_stops_the_long_run_with_a_diagnosis(demo: Demo) -> None:
     assert ev["stopped_at_step"] < 30 * 16 // 2
     val = ev["curves"]["val_loss"]["values"]
     assert len(val) >= 5 and val[-1] > min(val)
+    text = ok(demo.url, "show", res["experiments"]["guarded"])
+    assert "train.overfitting" in text
+    assert any(line.strip().startswith("val_loss") and "█" in line for line in text.splitlines())
 
 
 def test_demo_store_through_the_read_commands(demo: Demo) -> None:
@@ -726,3 +729,13 @@ def test_demo_store_through_the_read_commands(demo: Demo) -> None:
                                  "repeat_failures", "innovative_experiments")}
     applied = {les["id"]: les for les in ok_json(demo.url, "lessons", "list")}
     assert res["experiments"]["hybrid"] in applied[res["lessons"]["shapes"]]["applied_by"]
+
+
+def test_sparkline_draws_the_curve_and_marks_non_finite_points() -> None:
+    from hindsight.cli.common import sparkline
+
+    assert sparkline([1, 2, 3, 4, 5, 6, 7, 8]) == "▁▂▃▄▅▆▇█"
+    assert sparkline([3.0, 3.0]) == "▁▁"
+    assert sparkline([1.0, float("nan"), 2.0]) == "▁x█"
+    assert len(sparkline(list(range(1000)), width=20)) == 20
+    assert sparkline([]) == ""

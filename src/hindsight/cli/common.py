@@ -170,3 +170,32 @@ def ago(ts: float | None) -> str:
         if d >= secs:
             return f"{d / secs:.0f}{unit} ago"
     return f"{d:.0f}s ago"
+
+
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[Any], width: int = 32) -> str:
+    """A one-line picture of a curve: ``▇▅▃▂▁▁▂▃``; non-finite points show as ``x``.
+
+    Longer curves are averaged into ``width`` buckets.
+    """
+    import numpy as np
+
+    arr = np.array([float(v) if isinstance(v, int | float) else np.nan for v in values])
+    if arr.size == 0:
+        return ""
+    if arr.size > width:
+        edges = np.linspace(0, arr.size, width + 1).astype(int)
+        sums = np.add.reduceat(arr, edges[:-1])
+        arr = sums / np.diff(edges)
+    finite = np.isfinite(arr)
+    if not finite.any():
+        return "x" * arr.size
+    lo, hi = float(arr[finite].min()), float(arr[finite].max())
+    scaled = np.zeros(arr.size, dtype=int)
+    if hi > lo:
+        scaled[finite] = np.round((arr[finite] - lo) / (hi - lo) * (len(_BARS) - 1)).astype(int)
+    chars = np.array(list(_BARS))[scaled]
+    chars[~finite] = "x"
+    return "".join(chars.tolist())

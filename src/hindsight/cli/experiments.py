@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -20,6 +20,7 @@ from hindsight.cli.common import (
     parse_criteria_options,
     parse_since,
     print_json,
+    sparkline,
     status_style,
     table,
     wide,
@@ -219,11 +220,32 @@ def show(
                  for i in d.get("config_issues") or []]
         body += [f"try: {escape(str(r))}" for r in d.get("recommendations") or []]
         console.print(Panel("\n".join(body), title=f"failure {f.id}", border_style="red"))
+        _print_curves(f.evidence.get("curves"))
         _print_similar(similar)
     for les in lessons:
         console.print(f"lesson {les.id}: {les.text}", markup=False, highlight=False)
     for step in next_steps:
         console.print(f"next step: {step}", markup=False, highlight=False)
+
+
+def _print_curves(curves: Any) -> None:
+    """The training guard's curves up to its stop, one sparkline each."""
+    if not isinstance(curves, dict):
+        return
+    for name, curve in curves.items():
+        values = curve.get("values") if isinstance(curve, dict) else None
+        if not values:
+            continue
+        steps = curve.get("steps") or []
+        span = f"steps {steps[0]}-{steps[-1]}" if steps else f"{len(values)} points"
+        console.print(
+            f"  {name:<10} {sparkline(values)}  {_num(values[0])} → {_num(values[-1])} ({span})",
+            markup=False, highlight=False,
+        )
+
+
+def _num(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, int | float) else str(value)
 
 
 def _print_experiment(e: ExperimentRecord) -> None:

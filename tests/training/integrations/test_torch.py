@@ -352,3 +352,122 @@ def test_tied_weights_count_once_and_a_reused_activation_is_one_layer() -> None:
     expected_dec = float(torch.linalg.vector_norm(dec.bias.grad.double()))
     np.testing.assert_allclose(guard.state.grad_norms[-1], [expected_enc, expected_dec], rtol=1e-6)
     assert guard.state.dead_share.shape == (1, 1)
+
+
+# -- restore_best_weights --------------------------------------------------------------
+def test_early_stopping_restores_the_weights_of_the_best_validation_step() -> None:
+    x, y = two_moons(520, seed=0, noise=0.25)
+    (x_tr, y_tr), (x_va, y_va) = (x[:20], y[:20]), (x[20:], y[20:])  # 20 samples: overfits
+    model = mlp([2, 128, 128, 1])
+    guard = TrainingGuard(monitor="val_loss", patience=5)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    seen: dict[int, dict[str, torch.Tensor]] = {}  # the weights at every validation
+    val_losses: dict[int, float] = {}
+    with watch(model, guard, optimizer=opt, restore_best_weights=True) as w:
+        for step in range(400):
+            model.train()
+            opt.zero_grad()
+            loss = bce(model(x_tr), y_tr)
+            loss.backward()
+            opt.step()
+            val_loss = None
+            if step % 5 == 0:
+                model.eval()
+                with torch.no_grad():
+                    val_loss = bce(model(x_va), y_va)
+                val_losses[step] = float(val_loss)
+                seen[step] = {k: v.clone() for k, v in model.state_dict().items()}
+            verdict = w.step(step, loss, val_loss=val_loss)
+            if verdict.stop:
+                break
+    assert verdict.stop and verdict.early_stop
+    assert "early stopping: val_loss" in (verdict.reason or "")
+    best = min(val_losses, key=lambda s: val_losses[s])
+    # The run overfitted: validation rose after its best, and training went on past it.
+    assert 0 < best < verdict.step < 399
+    assert val_losses[verdict.step] > val_losses[best]
+    assert w.best_step == guard.best_step == best
+    assert set(w.best_state or {}) == set(model.state_dict())
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, seen[best][key]), key
+        assert not torch.equal(value, seen[verdict.step][key]) or value.dim() == 0, key
+    assert all(v.device.type == "cpu" for v in (w.best_state or {}).values())
+    # The restored model evaluates to the best validation loss.
+    with torch.no_grad():
+        assert float(bce(model(x_va), y_va)) == pytest.approx(val_losses[best], rel=1e-6)
+
+
+def test_a_divergence_restores_the_last_finite_best_weights() -> None:
+    x, y = linear_regression(256, seed=11)
+    x_va, y_va = linear_regression(256, seed=12)
+    model = mlp([4, 32, 32, 1])
+    guard = TrainingGuard(monitor="val_loss")
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    with watch(model, guard, optimizer=opt, restore_best_weights=True) as w:
+        for step in range(200):
+            if step == 30:
+                for group in opt.param_groups:
+                    group["lr"] = 50.0  # a bad schedule: the run diverges
+            opt.zero_grad()
+            loss = mse(model(x), y)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():  # on the weights after the step, as they are snapshot
+                val_loss = mse(model(x_va), y_va)
+            verdict = w.step(step, loss, val_loss=val_loss)
+            if verdict.stop:
+                break
+    assert verdict.stop and kinds(verdict.symptoms) & {"nonfinite_loss", "loss_explosion"}
+    assert w.best_step == 29  # the last step before the learning rate went wrong
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    with torch.no_grad():
+        assert float(mse(model(x_va), y_va)) == pytest.approx(guard.best_value, rel=1e-6)
+
+
+def test_best_weights_are_not_kept_by_default_and_restore_best_says_how() -> None:
+    model = mlp([2, 4, 1])
+    with watch(model, TrainingGuard(monitor="loss")) as w:
+        w.step(0, 0.5)
+        assert w.best_step is None and w.best_state is None
+        with pytest.raises(ConfigError, match="restore_best_weights=True"):
+            w.restore_best()
+    with watch(model, TrainingGuard(), restore_best_weights=True) as w:
+        assert w.restore_best() is False  # nothing fed yet: nothing to restore
+    with pytest.raises(ConfigError, match="'restore_best_weights' parameter of watch"):
+        watch(model, TrainingGuard(), restore_best_weights=1)  # type: ignore[arg-type]
+
+
+def test_a_stop_without_a_best_value_keeps_the_weights_and_warns(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    model = mlp([2, 4, 1])
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    caplog.set_level(logging.WARNING, logger="hindsight.training")
+    with watch(model, TrainingGuard(), restore_best_weights=True) as w:
+        verdict = w.step(0, float("nan"))
+    assert verdict.stop and w.best_step is None
+    assert "no best weights to restore" in caplog.text
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+def test_collect_and_feed_let_a_later_validation_join_its_step() -> None:
+    x, y = two_moons(64, seed=12)
+    model = mlp([2, 8, 1])
+    guard = TrainingGuard(monitor="val_loss")
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with watch(model, guard, restore_best_weights=True) as w:
+        opt.zero_grad()
+        bce(model(x), y).backward()
+        w.capture_grad_norms()
+        opt.zero_grad()  # the captured norms survive this
+        opt.step()
+        signals = w.collect(0, 0.6, lr=0.1, batch_size=64, read_grads=False)
+        assert signals.grad_norms is not None and len(signals.grad_norms) == 2
+        assert signals.activations is not None and signals.val_loss is None
+        signals.val_loss = 0.55
+        w.reset_clock()
+        verdict = w.feed(signals)
+    assert verdict.improved and w.best_step == 0
+    assert guard.state.val_loss[-1] == pytest.approx(0.55)
+    with pytest.raises(ConfigError, match="StepSignals"):
+        w.feed({"step": 1})  # type: ignore[arg-type]

@@ -7,16 +7,28 @@ norms, dead / saturated activation shares, learning rate, throughput and memory.
 Everything per step is computed on the model's device with tensor ops and copied to
 the CPU in one transfer, so the watch adds one synchronisation per step, not one per
 parameter.
+
+With ``restore_best_weights=True`` the watch also keeps a CPU copy of the model's
+``state_dict()`` from the step at which the guard's ``monitor`` last improved, and loads
+it back when the guard stops the run (early stopping that keeps the best model).
+
+Framework callbacks (:mod:`~hindsight.training.integrations.lightning`,
+:mod:`~hindsight.training.integrations.transformers`) split :meth:`TorchWatch.step`
+into :meth:`TorchWatch.collect` and :meth:`TorchWatch.feed`, so that a validation loss
+measured after a step joins that step's signals.
 """
 
 from __future__ import annotations
 
+import copy
+import logging
 import numbers
 import os
 import resource
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -28,7 +40,9 @@ from hindsight.errors import ConfigError, DataQualityError
 from hindsight.training._validation import Interval, validate_params
 from hindsight.training.guard import TrainingGuard, Verdict
 
-__all__ = ["DEAD_ACTIVATIONS", "SATURATING_ACTIVATIONS", "TorchWatch", "watch"]
+__all__ = ["DEAD_ACTIVATIONS", "SATURATING_ACTIVATIONS", "StepSignals", "TorchWatch", "watch"]
+
+logger = logging.getLogger("hindsight.training")
 
 #: Sign-preserving activations: a unit whose output is <= 0 on the whole batch is dead.
 DEAD_ACTIVATIONS: tuple[type[nn.Module], ...] = (
@@ -78,6 +92,48 @@ def _as_float(name: str, value: Any) -> float | None:
     return float(value)
 
 
+@dataclass
+class StepSignals:
+    """One step's signals, read to the host and ready for ``TrainingGuard.update``.
+
+    :meth:`TorchWatch.collect` returns it; an integration may fill in what arrives
+    later for the same step (``val_loss``, ``loss``, ``metrics``) before
+    :meth:`TorchWatch.feed` hands it to the guard. Every field but ``step`` may be
+    ``None``.
+
+    Examples
+    --------
+    >>> signals = StepSignals(step=3, loss=0.5)
+    >>> signals.val_loss = 0.7
+    >>> sorted(k for k, v in signals.as_kwargs().items() if v is not None)
+    ['loss', 'step', 'val_loss']
+    """
+
+    step: int
+    loss: float | None = None
+    val_loss: float | None = None
+    metrics: dict[str, float] | None = None
+    grad_norms: list[float] | None = None
+    lr: float | None = None
+    activations: dict[str, list[float]] | None = None
+    throughput: float | None = None
+    memory: float | None = None
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The fields as keyword arguments of ``TrainingGuard.update``."""
+        return {
+            "step": self.step,
+            "loss": self.loss,
+            "val_loss": self.val_loss,
+            "metrics": self.metrics,
+            "grad_norms": self.grad_norms,
+            "lr": self.lr,
+            "activations": self.activations,
+            "throughput": self.throughput,
+            "memory": self.memory,
+        }
+
+
 class TorchWatch:
     """Hooks on a PyTorch model that feed a :class:`~hindsight.training.TrainingGuard`.
 
@@ -89,6 +145,14 @@ class TorchWatch:
     gradients together), first layer first. With an optimizer, they are taken right
     before ``optimizer.step()`` (after any clipping), so ``zero_grad`` placement does
     not matter; without one, when :meth:`step` is called.
+
+    With ``restore_best_weights``, each verdict with ``improved`` (the guard's
+    ``monitor`` reached a new best) copies ``model.state_dict()`` to the CPU (buffers
+    included; optimizer state is not kept), and a stopping verdict loads that copy
+    back into the model (:meth:`restore_best`). The copy is of the weights as they are
+    when :meth:`step` is called, so compute ``val_loss`` on those weights, i.e. after
+    ``optimizer.step()``. Copies are taken only on improvement: with ``monitor="loss"``
+    that can be most early steps, so prefer a validation monitor for large models.
 
     Examples
     --------
@@ -109,6 +173,20 @@ class TorchWatch:
     (False, ('0', '2'))
     >>> len(model._forward_hooks) + len(model[1]._forward_hooks)
     0
+
+    Keep the weights of the best validation loss and get them back on an early stop:
+
+    >>> guard = TrainingGuard(monitor="val_loss", patience=2)
+    >>> w = watch(model, guard, restore_best_weights=True)
+    >>> for step, val in enumerate([0.9, 0.5, 0.6, 0.7]):
+    ...     with torch.no_grad():
+    ...         _ = model[0].bias.add_(1.0)  # stands for a training step
+    ...     verdict = w.step(step, 0.1, val_loss=val)
+    >>> verdict.early_stop, w.best_step
+    (True, 1)
+    >>> model[0].bias.equal(w.best_state["0.bias"])
+    True
+    >>> w.remove()
     """
 
     def __init__(
@@ -119,12 +197,14 @@ class TorchWatch:
         activations: bool,
         every: int,
         optimizer: torch.optim.Optimizer | None,
+        restore_best_weights: bool = False,
     ) -> None:
         self.model = model
         self.guard = guard
         self.activations = activations
         self.every = every
         self.optimizer = optimizer
+        self.restore_best_weights = restore_best_weights
 
         layers: list[tuple[str, list[nn.Parameter]]] = []
         seen: set[int] = set()  # tied weights count once, in the first layer that holds them
@@ -172,6 +252,8 @@ class TorchWatch:
         self._pending_norms: torch.Tensor | None = None
         self._last_time: float | None = None
         self._removed = False
+        self._best_state: dict[str, Any] | None = None
+        self._best_step: int | None = None
 
     # -- hooks ---------------------------------------------------------------------------
     def _collecting(self, module: nn.Module) -> bool:
@@ -199,7 +281,24 @@ class TorchWatch:
         self._sat.setdefault(self._sat_modules[module], []).append(share)
 
     def _optimizer_pre_hook(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        self.capture_grad_norms()
+
+    def capture_grad_norms(self) -> None:
+        """Take the per-layer gradient norms now, for the next :meth:`collect` to feed.
+
+        For frameworks that run ``backward`` inside ``optimizer.step`` (a closure) or
+        zero the gradients before the step ends: call it where the gradients are final,
+        e.g. Lightning's ``on_before_optimizer_step``. Nothing happens without gradients.
+        """
         self._pending_norms = self._grad_norms()
+
+    def reset_clock(self) -> None:
+        """Forget when the last step was collected, so a pause does not count as slow.
+
+        Call it after a validation pass or a checkpoint, so that the throughput of the
+        next step covers that step's work only.
+        """
+        self._last_time = None
 
     # -- per-step work -------------------------------------------------------------------
     def _grad_norms(self) -> torch.Tensor | None:
@@ -249,7 +348,31 @@ class TorchWatch:
         ``loss`` and ``val_loss`` may be scalar tensors or floats; ``lr`` defaults to the
         first parameter group's learning rate of the watched optimizer; ``batch_size``
         (samples in this step) gives the throughput from the wall time since the
-        previous call.
+        previous call. Same as ``feed(collect(...))``.
+        """
+        return self.feed(
+            self.collect(
+                step, loss, val_loss=val_loss, lr=lr, metrics=metrics, batch_size=batch_size
+            )
+        )
+
+    def collect(
+        self,
+        step: int,
+        loss: Any = None,
+        *,
+        val_loss: Any = None,
+        lr: float | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        batch_size: int | None = None,
+        read_grads: bool = True,
+    ) -> StepSignals:
+        """Read this step's signals to the host without feeding the guard yet.
+
+        Takes the gradient norms captured by :meth:`capture_grad_norms` (or the
+        optimizer hook), else, with ``read_grads``, those of the gradients as they are
+        now; and the activation shares gathered since the last call. Arguments as for
+        :meth:`step`.
         """
         if batch_size is not None and (
             isinstance(batch_size, bool)
@@ -265,7 +388,9 @@ class TorchWatch:
             throughput = float(batch_size) / (now - self._last_time)
         self._last_time = now
 
-        norms = self._pending_norms if self._pending_norms is not None else self._grad_norms()
+        norms = self._pending_norms
+        if norms is None and read_grads:
+            norms = self._grad_norms()
         self._pending_norms = None
         device = self._params[0].device
         dead = self._shares(self._dead, len(self._dead_names), device)
@@ -317,20 +442,75 @@ class TorchWatch:
                 x = _as_float(f"metrics[{key!r}]", value)
                 if x is not None:
                     metric_values[str(key)] = x
-        verdict = self.guard.update(
-            step,
+        self._n_steps += 1
+        self._sampling = self._n_steps % self.every == 0
+        return StepSignals(
+            step=step,
             loss=loss_value,
             val_loss=_as_float("val_loss", val_loss),
             metrics=metric_values,
             grad_norms=grad_norms,
-            lr=lr,
+            lr=_as_float("lr", lr),
             activations=acts or None,
             throughput=throughput,
             memory=memory,
         )
-        self._n_steps += 1
-        self._sampling = self._n_steps % self.every == 0
+
+    def feed(self, signals: StepSignals, *, restore_on_stop: bool = True) -> Verdict:
+        """Hand collected signals to the guard and act on its :class:`Verdict`.
+
+        With ``restore_best_weights``, an improving verdict snapshots the weights and,
+        when ``restore_on_stop`` is true, a stopping verdict restores the best ones
+        (callbacks pass ``False`` and restore when training has ended instead).
+        """
+        if not isinstance(signals, StepSignals):
+            raise ConfigError(
+                f"The 'signals' argument of TorchWatch.feed must be a StepSignals. Got "
+                f"{signals!r}; build it with TorchWatch.collect()."
+            )
+        verdict = self.guard.update(**signals.as_kwargs())
+        if self.restore_best_weights:
+            if verdict.improved:
+                self._best_state = self._snapshot()
+                self._best_step = verdict.step
+            if verdict.stop and restore_on_stop:
+                self._restore_on_stop()
         return verdict
+
+    # -- best weights --------------------------------------------------------------------
+    def _snapshot(self) -> dict[str, Any]:
+        # CPU copies: accelerator memory is the scarce one, and copies are rare
+        # (only on improvement). Non-tensor extra state is deep-copied.
+        return {
+            key: value.detach().to("cpu", copy=True)
+            if isinstance(value, torch.Tensor)
+            else copy.deepcopy(value)
+            for key, value in self.model.state_dict().items()
+        }
+
+    def _restore_on_stop(self) -> None:
+        if not self.restore_best():
+            logger.warning(
+                "The guard stopped the run but there are no best weights to restore: "
+                "its monitor %r was never fed a finite value.",
+                self.guard.monitor,
+            )
+
+    def restore_best(self) -> bool:
+        """Load the best weights seen so far back into the model.
+
+        Returns ``False`` (and changes nothing) when there is no snapshot yet, i.e. the
+        guard's ``monitor`` has not been fed a finite value.
+        """
+        if not self.restore_best_weights:
+            raise ConfigError(
+                "TorchWatch.restore_best needs the best weights, which are only kept with "
+                "restore_best_weights=True; pass it to watch()."
+            )
+        if self._best_state is None:
+            return False
+        self.model.load_state_dict(self._best_state)
+        return True
 
     # -- read-only results and cleanup ---------------------------------------------------
     @property
@@ -342,6 +522,16 @@ class TorchWatch:
     def activation_layers(self) -> dict[str, tuple[str, ...]]:
         """Names of the activation modules behind ``"dead"`` and ``"saturated"`` shares."""
         return {"dead": tuple(self._dead_names), "saturated": tuple(self._sat_names)}
+
+    @property
+    def best_step(self) -> int | None:
+        """Step of the best-weights snapshot (``None`` before one, or without the option)."""
+        return self._best_step
+
+    @property
+    def best_state(self) -> dict[str, Any] | None:
+        """The best-weights snapshot: CPU copies of ``model.state_dict()``, or ``None``."""
+        return self._best_state
 
     @property
     def removed(self) -> bool:
@@ -378,6 +568,7 @@ def watch(
     activations: bool = True,
     every: int = 1,
     optimizer: torch.optim.Optimizer | None = None,
+    restore_best_weights: bool = False,
 ) -> TorchWatch:
     """Hook ``model`` (and ``optimizer``) so that :meth:`TorchWatch.step` feeds ``guard``.
 
@@ -394,6 +585,9 @@ def watch(
         Collect activation statistics on every ``every``-th step (int >= 1, default 1).
     optimizer
         The optimizer, for the learning rate and gradient norms taken before its step.
+    restore_best_weights
+        Whether to keep a CPU copy of the weights at the guard's best ``monitor`` value
+        and load it back when the guard stops the run (default ``False``).
     """
     if not isinstance(model, nn.Module):
         raise ConfigError(
@@ -404,10 +598,12 @@ def watch(
             f"The 'guard' parameter of watch must be a TrainingGuard. Got {guard!r}; "
             "pass e.g. TrainingGuard()."
         )
-    if not isinstance(activations, bool):
-        raise ConfigError(
-            f"The 'activations' parameter of watch must be a bool. Got {activations!r}."
-        )
+    for name, flag in (
+        ("activations", activations),
+        ("restore_best_weights", restore_best_weights),
+    ):
+        if not isinstance(flag, bool):
+            raise ConfigError(f"The {name!r} parameter of watch must be a bool. Got {flag!r}.")
     validate_params("watch", {"every": every}, _constraints)
     if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
         raise ConfigError(
@@ -419,4 +615,11 @@ def watch(
             f"The model {type(model).__name__} has no parameters, so there is nothing to "
             "watch. Pass the model being trained, after its layers are built."
         )
-    return TorchWatch(model, guard, activations=activations, every=int(every), optimizer=optimizer)
+    return TorchWatch(
+        model,
+        guard,
+        activations=activations,
+        every=int(every),
+        optimizer=optimizer,
+        restore_best_weights=restore_best_weights,
+    )
