@@ -9,13 +9,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Stamps depend on pyproject.toml, so a changed dependency list reinstalls.
-$(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
+# Stamps depend on pyproject.toml and this file, so a changed dependency list reinstalls.
+$(VENV)/.demo-installed: pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev,postgres,mlflow,torch,lightning,transformers,keras,xgboost,lightgbm]"
+$(VENV)/.test-installed: pyproject.toml Makefile | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev,postgres,mlflow,torch,lightning,transformers,keras,xgboost,lightgbm,gpu]"
 	touch $@
 
 demo: $(VENV)/.demo-installed

@@ -355,3 +355,25 @@ def test_gpu_memory_must_be_a_share() -> None:
         guard.update(0, gpu_memory=8e9)
     # Nothing was stored by the bad call.
     assert guard.state.n_updates == 0
+
+
+def test_the_gpu_is_read_through_nvml_where_a_driver_exists() -> None:
+    """On a GPU machine the share is a reading; elsewhere NVML's own error is named."""
+    pynvml = pytest.importorskip("pynvml")  # in make test's extras; optional for users
+    try:
+        pynvml.nvmlInit()
+        have_driver = True
+        pynvml.nvmlShutdown()
+    except pynvml.NVMLError:
+        have_driver = False
+    monitor = ResourceMonitor(every=1, gpu=0)
+    sample = monitor.sample()
+    if have_driver:
+        assert sample.gpu_memory is not None and 0.0 <= sample.gpu_memory <= 1.0
+        assert monitor.gpu_status == "reading GPU 0 through NVML"
+        with pytest.raises(ConfigError, match="NVML sees"):
+            ResourceMonitor(gpu=1024)
+    else:
+        assert sample.gpu_memory is None
+        assert monitor.gpu_status.startswith("not read: NVML failed")
+    monitor.close()
