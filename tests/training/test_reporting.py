@@ -318,16 +318,9 @@ def test_the_resource_monitor_reads_real_memory_and_time() -> None:
 
 
 def test_without_nvml_the_gpu_reading_is_absent_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
-    import builtins
+    import sys
 
-    real_import = builtins.__import__
-
-    def no_pynvml(name: str, *args: Any, **kwargs: Any) -> Any:
-        if name == "pynvml":
-            raise ImportError("No module named 'pynvml'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_pynvml)
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # as if nvidia-ml-py were not installed
     monitor = ResourceMonitor(every=1, gpu=0)
     assert monitor.sample().gpu_memory is None
     assert "nvidia-ml-py is not installed" in monitor.gpu_status
