@@ -21,6 +21,8 @@ SCRIPTS = (
     "bench_metric_logging.py",
     "bench_similar_lookup.py",
     "diagnose_accuracy.py",
+    "bench_guard_overhead.py",
+    "training_faults/run.py",
 )
 DIAGNOSE_TARGET = 0.90
 

@@ -31,6 +31,7 @@ from hindsight.training import (
     SlowConvergence,
     Symptom,
     ThroughputCollapse,
+    TimeBudget,
     TrainingState,
     VanishingGradients,
     default_detectors,
@@ -393,7 +394,7 @@ def test_thresholds_are_validated(make: Callable[[], Detector], message: str) ->
 
 
 # -- contract: every detector ----------------------------------------------------------
-ALL = [*default_detectors(), SlowConvergence(target=0.1, budget=100)]
+ALL = [*default_detectors(), SlowConvergence(target=0.1, budget=100), TimeBudget(60.0)]
 
 
 def test_the_contract_covers_every_detector_class() -> None:
@@ -424,3 +425,23 @@ def test_symptoms_serialise_and_name_themselves() -> None:
     assert "Recommendation: Lower the learning rate" in text
     with pytest.raises(AttributeError):
         s.kind = "other"  # type: ignore[misc]
+
+
+def test_loss_explosion_ignores_minibatch_noise_on_a_converged_loss() -> None:
+    # A loss near zero swings tenfold from batch to batch; it never climbs back to the
+    # initial loss, so it is no explosion (threshold = max(factor * best, initial)).
+    rng = np.random.default_rng(5)
+    curve = np.r_[decaying(100), 0.02 * rng.lognormal(0.0, 1.0, size=200)]
+    assert run(LossExplosion(), losses(curve)) == []
+
+
+def test_overfitting_needs_a_significant_rise_of_the_validation_loss() -> None:
+    rng = np.random.default_rng(6)
+    train = decaying(100)
+    flat_val = 0.5 + 0.03 * rng.normal(size=100)  # noisy, no trend
+    feed = [{"loss": float(t), "val_loss": float(v)} for t, v in zip(train, flat_val, strict=True)]
+    # Pure noise still tilts a 10-point fit now and then; the t-test cuts those reports.
+    assert len(run(Overfitting(), feed)) < len(run(Overfitting(min_t=1e-9), feed))
+    rising = [{"loss": float(t), "val_loss": 0.5 + 0.01 * i} for i, t in enumerate(train)]
+    s = first(Overfitting(), rising)
+    assert s.evidence["slope_t"] > 3.0

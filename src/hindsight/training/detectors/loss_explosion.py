@@ -16,7 +16,11 @@ class LossExplosion(Detector):
     """Reports a finite loss above ``factor`` x the best loss seen before it.
 
     Only positive best losses are compared (a ratio to a loss <= 0 means nothing), and
-    only after ``min_steps`` losses, so a noisy first step does not count.
+    only after ``min_steps`` losses, so a noisy first step does not count. Once the loss
+    has fallen more than ``factor``-fold, it must also climb back above the initial (first
+    finite) loss: a ratio to a near-zero best minibatch loss is ill-conditioned, and
+    minibatch noise alone moves a converged loss tenfold. The threshold is therefore
+    ``max(factor * best, initial)``.
 
     Parameters
     ----------
@@ -61,7 +65,11 @@ class LossExplosion(Detector):
         if not math.isfinite(loss) or not math.isfinite(best) or best <= 0.0:
             return None
         ratio = loss / best
-        if ratio <= self.factor:
+        initial = state.initial_loss
+        threshold = self.factor * best
+        if math.isfinite(initial):
+            threshold = max(threshold, initial)
+        if loss <= threshold:
             return None
         return self._symptom(
             state,
@@ -71,6 +79,8 @@ class LossExplosion(Detector):
                 "best_step": state.best_loss_step,
                 "ratio": ratio,
                 "factor": self.factor,
+                "initial_loss": initial,
+                "threshold": threshold,
                 "window": state.loss[-20:].copy(),
             },
             "The optimiser overshot: the learning rate is too high for this model and "
