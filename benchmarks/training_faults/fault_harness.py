@@ -29,6 +29,7 @@ from hindsight.training import (
     Symptom,
     TrainingGuard,
     default_detectors,
+    strict_detectors,
 )
 from hindsight.training.integrations.torch import watch
 
@@ -45,25 +46,14 @@ logging.getLogger("hindsight.training").setLevel(logging.CRITICAL)
 
 #: Symptom kinds that stop a run under the default severities of ``default_detectors()``.
 DEFAULT_STOP_KINDS = frozenset(
-    d.kind for d in default_detectors() if d.default_severity == "stop"
-)
-#: The benchmark's stop policy: every training-dynamics detector stops the run. Left at
-#: "warn": loss spikes (transient by nature), learning-rate range (a heuristic on the
-#: value, not on the run), plateau (a converged healthy run plateaus too), throughput and
-#: memory (about the machine, not the set-up).
-STRICT_STOP_KINDS = frozenset({
-    "nonfinite_loss",
-    "nonfinite_gradients",
-    "loss_explosion",
-    "no_learning",
-    "overfitting",
-    "oscillation",
-    "slow_convergence",
-    "exploding_gradients",
-    "vanishing_gradients",
-    "dying_relu",
-    "saturated_activations",
-})
+    d.kind for d in default_detectors() if d.severity == "stop"
+) | {"slow_convergence"}
+#: Symptom kinds that stop a run with ``strict_detectors()``: the defaults plus saturated
+#: activations (for models trained from scratch). Slow convergence stops by default
+#: too; it joins when a case names a target loss.
+STRICT_STOP_KINDS = frozenset(
+    d.kind for d in strict_detectors() if d.severity == "stop"
+) | {"slow_convergence"}
 
 
 # -- data ------------------------------------------------------------------------------
@@ -384,7 +374,9 @@ def run_config(cfg: TrainConfig, *, stop_kinds: Collection[str] | None = None) -
             result.steps_run = step + 1
             result.final_loss = float(loss.detach())
             result.losses.append(result.final_loss)
-            result.symptoms.extend(verdict.symptoms)
+            # A symptom counts from the step whose verdict carried it: with the watch's
+            # sampling, that can be later than the step the symptom names.
+            result.symptoms.extend(replace(sym, step=verdict.step) for sym in verdict.symptoms)
             if stop_kinds is not None and any(s.kind in stop_kinds for s in verdict.symptoms):
                 break
     result.seconds = time.perf_counter() - t0

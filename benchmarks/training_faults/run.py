@@ -3,8 +3,9 @@
 Trains every seeded faulty set-up in ``fault_cases.CASES`` (small PyTorch MLPs on
 scikit-learn data, CPU, one thread) and its healthy twin (the same config with only the
 fix applied) under a ``TrainingGuard`` fed by ``watch(model, guard, activations=True,
-optimizer=opt)``, and reports, for the benchmark's stop policy (every training-dynamics
-detector at severity "stop"; see ``fault_harness.STRICT_STOP_KINDS``):
+optimizer=opt)``, and reports, for the guard with ``strict_detectors()`` (the defaults,
+plus saturated activations stopping the run: what to use on models trained from
+scratch; see ``fault_harness.STRICT_STOP_KINDS``):
 
 - detection rate: faulty runs in which the guard stopped the run (target >= 95%);
 - false-positive rate: healthy twins in which it stopped the run (target <= 5%);
@@ -19,7 +20,7 @@ Each run trains to its planned end with the guard on ``on_failure="warn"``; the 
 step of a policy is the first reported symptom whose kind it stops on. That equals the
 step at which ``on_failure="stop"`` would have stopped it (the guard's reports up to a
 step never depend on later steps); the smoke test checks it on real runs. The same runs
-are also scored under the detectors' default severities.
+are also scored under ``default_detectors()``, where saturated activations only warn.
 
 Exit status: 0 when every target is met, 1 when one is missed (a CI gate), 2 on error.
 With ``--json`` it prints one JSON object and exits 0 on a missed target, like the other

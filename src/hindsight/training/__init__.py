@@ -28,6 +28,7 @@ from hindsight.training.detectors import (
     TimeBudget,
     VanishingGradients,
     default_detectors,
+    strict_detectors,
 )
 from hindsight.training.guard import TrainingGuard, Verdict
 from hindsight.training.reporting import SYMPTOM_CATEGORY, GuardReporter
@@ -65,4 +66,5 @@ __all__ = [
     "VanishingGradients",
     "Verdict",
     "default_detectors",
+    "strict_detectors",
 ]

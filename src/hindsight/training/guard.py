@@ -321,6 +321,23 @@ class TrainingGuard:
             improved=improved,
         )
 
+    def record(
+        self,
+        steps: Sequence[int] | Any,
+        *,
+        loss: Sequence[float] | Any = None,
+        lr: Sequence[float] | Any = None,
+        throughput: Sequence[float] | Any = None,
+    ) -> None:
+        """Store many steps' loss, learning rate and throughput now; check them later.
+
+        For a training loop that buffers its cheap per-step signals and calls
+        :meth:`update` every few steps (as the PyTorch watch does): the detectors see
+        every recorded value at that next update, which reports the step where a
+        symptom first showed. Early stopping counts only updates, not recorded steps.
+        """
+        self.state.extend(steps, loss=loss, lr=lr, throughput=throughput)
+
     def _early_stop(
         self,
         step: int,

@@ -49,6 +49,23 @@ class _Ring:
             self._count += 1
         self._view = self._steps_view = None
 
+    def extend(self, steps: npt.NDArray[np.int64], values: FloatArray) -> None:
+        """Append many scalar rows at once (slices, no per-row work; the newest kept)."""
+        cap, n = self._capacity, int(steps.size)
+        if n > cap:
+            steps, values, n = steps[-cap:], values[-cap:], cap
+        h = self._head
+        first = min(n, cap - h)
+        for buf, src in ((self._buf, values), (self._steps, steps)):
+            buf[h : h + first] = src[:first]
+            buf[h + cap : h + cap + first] = src[:first]
+            if n > first:
+                buf[: n - first] = src[first:]
+                buf[cap : cap + n - first] = src[first:]
+        self._head = (h + n) % cap
+        self._count = min(cap, self._count + n)
+        self._view = self._steps_view = None
+
     def __len__(self) -> int:
         return self._count
 
@@ -154,10 +171,14 @@ class TrainingState:
         self._dead: _Ring | None = None
         self._saturated: _Ring | None = None
         self._updated: frozenset[str] = frozenset()
+        self._fresh: dict[str, int] = {}
+        self._pending: dict[str, int] = {}  # signals extended since the last update
         self._initial_loss = math.nan
         self._best_loss = math.inf
         self._best_loss_step: int | None = None
         self._prev_best_loss = math.inf
+        self._best_before_pending = math.inf
+        self._best_before_fresh = math.inf
 
     def update(
         self,
@@ -276,8 +297,95 @@ class TrainingState:
                     self._saturated = _Ring(self.window, arr.size)
                 self._saturated.append(step, arr)
             updated.add(key)
-        self._updated = frozenset(updated)
+        if "loss" in self._pending:
+            self._best_before_fresh = self._best_before_pending
+        elif "loss" in scalars:
+            self._best_before_fresh = self._prev_best_loss
+        pending, self._pending = self._pending, {}
+        self._fresh = {name: pending.get(name, 0) + (name in updated) for name in {*updated, *pending}}
+        self._updated = frozenset(self._fresh)
         return self
+
+    def extend(
+        self,
+        steps: Sequence[int] | npt.NDArray[np.int64],
+        *,
+        loss: Sequence[float] | FloatArray | None = None,
+        lr: Sequence[float] | FloatArray | None = None,
+        throughput: Sequence[float] | FloatArray | None = None,
+    ) -> TrainingState:
+        """Record the per-step signals of many steps at once, vectorised, and return ``self``.
+
+        For a caller that buffers steps and checks less often: the values count as fed
+        with the next :meth:`update`, whose :attr:`updated` names them and whose
+        :meth:`fresh` counts them, so detectors look at every value, not only the last.
+        ``steps`` must increase and come after the latest step; each signal given must
+        have one value per step (``throughput`` may hold NaN where unknown, which is
+        skipped). Everything is checked before anything is stored.
+        """
+        st = np.asarray(steps, dtype=np.int64)
+        if st.ndim != 1:
+            raise DataQualityError(f"The 'steps' argument must be 1-D. Got shape {st.shape}.")
+        if st.size == 0:
+            return self
+        if (st[0] < 0) or (st.size > 1 and bool((np.diff(st) <= 0).any())) or (
+            self._step is not None and st[0] <= self._step
+        ):
+            raise DataQualityError(
+                "The 'steps' argument must increase and come after the latest step "
+                f"({self._step}). Got {st.tolist()[:8]}..."
+            )
+        arrays: dict[str, FloatArray] = {}
+        for name, value in (("loss", loss), ("lr", lr), ("throughput", throughput)):
+            if value is None:
+                continue
+            try:
+                arr = np.asarray(value, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise DataQualityError(
+                    f"The {name!r} argument must be a sequence of real numbers, one per step. "
+                    f"Got {value!r}."
+                ) from None
+            if arr.shape != st.shape:
+                raise DataQualityError(
+                    f"The {name!r} argument must have one value per step ({st.size}). "
+                    f"Got shape {arr.shape}."
+                )
+            arrays[name] = arr
+        if "loss" in arrays:
+            x = arrays["loss"]
+            if "loss" not in self._pending:
+                self._best_before_pending = self._best_loss
+            self._loss.extend(st, x)
+            finite = np.isfinite(x)
+            if finite.any():
+                if math.isnan(self._initial_loss):
+                    self._initial_loss = float(x[finite][0])
+                i = int(np.argmin(np.where(finite, x, np.inf)))
+                if x[i] < self._best_loss:
+                    self._best_loss, self._best_loss_step = float(x[i]), int(st[i])
+            self._pending["loss"] = self._pending.get("loss", 0) + int(st.size)
+        if "lr" in arrays:
+            self._lr.extend(st, arrays["lr"])
+            self._pending["lr"] = self._pending.get("lr", 0) + int(st.size)
+        if "throughput" in arrays:
+            known = ~np.isnan(arrays["throughput"])
+            if known.any():
+                self._throughput.extend(st[known], arrays["throughput"][known])
+                self._pending["throughput"] = self._pending.get("throughput", 0) + int(
+                    known.sum()
+                )
+        self._step = int(st[-1])
+        self._n_updates += int(st.size)
+        return self
+
+    def fresh(self, signal: str) -> int:
+        """How many values of ``signal`` the latest update fed (with those extended before it).
+
+        1 for a signal fed by a plain :meth:`update`; more after :meth:`extend`; 0 when
+        the latest update did not feed it.
+        """
+        return self._fresh.get(signal, 0)
 
     # -- read-only results -------------------------------------------------------------
     @property
@@ -389,6 +497,11 @@ class TrainingState:
     def best_loss_step(self) -> int | None:
         """Step of :attr:`best_loss`."""
         return self._best_loss_step
+
+    @property
+    def best_loss_before_fresh(self) -> float:
+        """The lowest finite training loss before the latest update's fresh losses."""
+        return self._best_before_fresh
 
     @property
     def previous_best_loss(self) -> float:

@@ -131,7 +131,7 @@ def stop_symptoms(callback: GuardCallback) -> list[str]:
 # -- runs ------------------------------------------------------------------------------
 def test_a_healthy_fit_is_fed_every_signal_and_not_stopped() -> None:
     module = Regressor(lr=1e-2)
-    callback = GuardCallback()
+    callback = GuardCallback(every=1)
     trainer = fit(module, callback, regression(256, 0), regression(128, 1), max_epochs=6)
     assert callback.stopped_reason is None and not trainer.should_stop
     assert stop_symptoms(callback) == []
@@ -153,7 +153,7 @@ def test_a_healthy_fit_is_fed_every_signal_and_not_stopped() -> None:
 
 def test_the_fed_gradient_norms_are_those_before_the_optimizer_step() -> None:
     module = Regressor(lr=1e-2, optimizer="sgd")
-    callback = GuardCallback(activations=False)
+    callback = GuardCallback(activations=False, every=1)
     seen: list[float] = []
 
     class Record(pl.Callback):

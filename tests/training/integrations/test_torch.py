@@ -74,10 +74,11 @@ def train(
     *,
     val: tuple[torch.Tensor, torch.Tensor] | None = None,
     val_every: int = 10,
+    every: int = 1,
 ) -> tuple[TorchWatch, list[Verdict]]:
     """Full-batch training fed to the guard; stops at the first stopping verdict."""
     verdicts = []
-    with watch(model, guard, optimizer=opt) as w:
+    with watch(model, guard, optimizer=opt, every=every) as w:
         for step in range(steps):
             model.train()
             opt.zero_grad()
@@ -212,7 +213,7 @@ def test_gradient_norms_match_a_direct_computation(with_optimizer: bool) -> None
     model = mlp([2, 32, 32, 1])
     guard = TrainingGuard(on_failure="warn")
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    with watch(model, guard, optimizer=opt if with_optimizer else None) as w:
+    with watch(model, guard, optimizer=opt if with_optimizer else None, every=1) as w:
         for step in range(5):
             opt.zero_grad()
             bce(model(x), y).backward()
@@ -228,7 +229,7 @@ def test_activations_are_sampled_every_k_steps_and_only_in_training() -> None:
     model = mlp([2, 16, 16, 1])
     guard = TrainingGuard(on_failure="warn")
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    with watch(model, guard, optimizer=opt, every=3) as w:
+    with watch(model, guard, optimizer=opt, every=3, warmup=0, interval_s=None) as w:
         for step in range(9):
             opt.zero_grad()
             bce(model(x), y).backward()
@@ -236,8 +237,63 @@ def test_activations_are_sampled_every_k_steps_and_only_in_training() -> None:
             with torch.no_grad():  # a validation pass must not count
                 model(torch.full((8, 2), -100.0))
             w.step(step, 0.5)
-    assert len(guard.state.dead_share) == 3  # steps 0, 3 and 6
-    assert len(guard.state.grad_norms) == 9
+    # Gradient norms, activation shares and memory on steps 0, 3 and 6; loss every step.
+    assert list(guard.state.loss_steps) == list(range(9))
+    assert len(guard.state.dead_share) == 3
+    assert len(guard.state.grad_norms) == 3
+    assert list(guard.state.memory_steps) == [0, 3, 6]
+
+
+def test_the_costly_signals_are_sampled_every_k_steps() -> None:
+    x, y = two_moons(64, seed=7)
+    model = mlp([2, 16, 16, 1])
+    guard = TrainingGuard(on_failure="warn")
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with watch(model, guard, optimizer=opt, every=10, interval_s=None, warmup=0) as w:
+        for step in range(25):
+            opt.zero_grad()
+            bce(model(x), y).backward()
+            opt.step()
+            w.step(step, 0.5, batch_size=64)
+    assert w.every == 10
+    # Every loss reaches the guard (the last four when the watch comes off); throughput
+    # is one reading per sampled step, over the steps since the previous one.
+    assert list(guard.state.loss_steps) == list(range(25))
+    assert list(guard.state.grad_norms.shape) == [3, 3]  # steps 0, 10, 20; three layers
+    assert len(guard.state.dead_share) == 3
+    assert len(guard.state.throughput) == 2 and (guard.state.throughput > 0).all()
+
+
+def test_buffered_steps_report_the_step_where_the_loss_blew_up() -> None:
+    guard = TrainingGuard()
+    model = mlp([2, 4, 1])
+    w = watch(model, guard, every=10, interval_s=None, warmup=0)
+    losses = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 90.0, 95.0, 99.0, 99.0, 99.0]
+    verdicts = [w.step(s, torch.tensor(x)) for s, x in enumerate(losses)]
+    assert watch(mlp([2, 4, 1]), TrainingGuard()).every == 100  # the default
+    # Steps 1-9 are buffered; step 10 is sampled and checks them all.
+    assert not any(v.stop for v in verdicts[:10])
+    assert verdicts[10].stop and verdicts[10].symptoms[0].kind == "loss_explosion"
+    assert verdicts[10].symptoms[0].step == 6
+    # On the CPU a non-finite loss is seen at once.
+    verdict = w.step(11, torch.tensor(float("nan")))
+    assert verdict.stop and verdict.symptoms[0].kind == "nonfinite_loss"
+    assert verdict.symptoms[0].step == 11
+
+
+def test_on_an_accelerator_losses_wait_on_the_device_until_the_next_sample() -> None:
+    guard = TrainingGuard()
+    w = watch(mlp([2, 4, 1]), guard, every=10, interval_s=None, warmup=0)
+    w._sync_per_step = False  # what a CUDA model gets: no host sync per step
+    w.step(0, torch.tensor(1.0))
+    later = [w.step(s, torch.tensor(float("nan"))) for s in range(1, 11)]
+    assert all(isinstance(x, torch.Tensor) for x in w._buf_loss) is True or not w._buf_loss
+    assert not any(v.stop for v in later[:-1])
+    # The sampled step brings the buffered losses over in one copy; the NaN is reported
+    # at the step where it appeared.
+    assert later[-1].stop and later[-1].symptoms[0].kind == "nonfinite_loss"
+    assert later[-1].symptoms[0].step == 1
+    w.remove()
 
 
 def test_dead_and_saturated_shares_match_a_direct_computation() -> None:
@@ -259,14 +315,34 @@ def test_dead_and_saturated_shares_match_a_direct_computation() -> None:
         h2 = model[3](model[2](h1))
         h3 = model[5](model[4](h2))
     dead = float((h1 <= 0).all(dim=0).double().mean())
-    sat = [
-        float((h2.abs() > 0.98).double().mean()),
-        float(((h3 < 0.01) | (h3 > 0.99)).double().mean()),
-    ]
-    assert 0.0 < dead < 1.0 and 0.0 < sat[0] < 1.0
+    sat = [float((h2.abs() > 0.98).double().mean())]
+    out_sat = float(((h3 < 0.01) | (h3 > 0.99)).double().mean())
+    assert 0.0 < dead < 1.0 and 0.0 < sat[0] < 1.0 and out_sat > 0.0
     np.testing.assert_allclose(guard.state.dead_share[-1], [dead], rtol=1e-12)
     np.testing.assert_allclose(guard.state.saturated_share[-1], sat, rtol=1e-12)
-    assert w.activation_layers == {"dead": ("1",), "saturated": ("3", "5")}
+    # The output sigmoid is the prediction, not a hidden layer: it is left out.
+    assert w.activation_layers == {"dead": ("1",), "saturated": ("3",)}
+    assert w.output_activations == ["5"]
+
+
+def test_a_confident_sigmoid_output_is_not_saturation() -> None:
+    x, y = two_moons(256, seed=11)
+    torch.manual_seed(11)
+    model = nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 1), nn.Sigmoid())
+    opt = torch.optim.Adam(model.parameters(), lr=5e-2)
+    guard = TrainingGuard()
+    with watch(model, guard, optimizer=opt) as w:
+        for step in range(150):
+            opt.zero_grad()
+            loss = nn.functional.binary_cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            assert not w.step(step, loss).stop, guard.history
+    with torch.no_grad():
+        p = model(x)
+    # The model is confident (most outputs beyond 0.01 / 0.99) and nothing was reported.
+    assert float(((p < 0.01) | (p > 0.99)).double().mean()) > 0.5
+    assert "saturated_activations" not in {s.kind for s in guard.history}
 
 
 def test_remove_and_the_context_manager_take_every_hook_off() -> None:
@@ -471,3 +547,22 @@ def test_collect_and_feed_let_a_later_validation_join_its_step() -> None:
     assert guard.state.val_loss[-1] == pytest.approx(0.55)
     with pytest.raises(ConfigError, match="StepSignals"):
         w.feed({"step": 1})  # type: ignore[arg-type]
+
+
+def test_slow_steps_are_sampled_every_time_after_interval_s() -> None:
+    import time as _time
+
+    x, y = two_moons(32, seed=3)
+    model = mlp([2, 8, 1])
+    guard = TrainingGuard(on_failure="warn")
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with watch(model, guard, optimizer=opt, every=1000, interval_s=0.01) as w:
+        for step in range(4):
+            opt.zero_grad()
+            bce(model(x), y).backward()
+            opt.step()
+            _time.sleep(0.02)  # a slow step: the interval passes every time
+            w.step(step, 0.5)
+    assert len(guard.state.grad_norms) == 4
+    with pytest.raises(ConfigError, match="interval_s"):
+        watch(model, guard, interval_s=0)

@@ -145,7 +145,7 @@ def run_events(
 
 def test_the_event_protocol_feeds_every_signal_once_per_step() -> None:
     model = tiny_bert()
-    callback = GuardCallback()
+    callback = GuardCallback(every=1)
     control, _, _ = run_events(callback, model, lr=1e-3, steps=16)
     assert not control.should_training_stop and callback.stopped_reason is None
     assert [s for s in callback.guard.history if s.severity == "stop"] == []
@@ -173,6 +173,9 @@ def test_the_event_protocol_stops_a_diverging_run_and_restores_the_best_weights(
         "nonfinite_loss",
         "nonfinite_gradients",
         "exploding_gradients",
+        # lr=3 saturates BERT's pooler tanh at once, so no gradient reaches the embeddings
+        # (first/last-layer ratio 0): the vanishing gradients come a step before the blow-up.
+        "vanishing_gradients",
     }
     best = min(val_losses, key=lambda s: val_losses[s])
     assert callback.best_step == guard.best_step == best
@@ -243,7 +246,7 @@ def trainer_for(
 
 @needs_trainer
 def test_a_healthy_trainer_run_is_not_stopped(tmp_path: Path) -> None:
-    callback = GuardCallback()
+    callback = GuardCallback(every=1)
     trainer = trainer_for(
         tiny_bert(), callback, tmp_path, lr=1e-3, num_train_epochs=2, eval_strategy="epoch"
     )
@@ -284,6 +287,9 @@ def test_a_far_too_high_learning_rate_is_stopped_and_the_best_weights_restored(
         "nonfinite_loss",
         "nonfinite_gradients",
         "exploding_gradients",
+        # lr=3 saturates BERT's pooler tanh at once, so no gradient reaches the embeddings
+        # (first/last-layer ratio 0): the vanishing gradients come a step before the blow-up.
+        "vanishing_gradients",
     }
     assert callback.best_step == callback.guard.best_step
     with torch.no_grad():

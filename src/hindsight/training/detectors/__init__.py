@@ -43,6 +43,7 @@ __all__ = [
     "TimeBudget",
     "VanishingGradients",
     "default_detectors",
+    "strict_detectors",
 ]
 
 
@@ -62,11 +63,26 @@ def default_detectors() -> list[Detector]:
         Overfitting(),
         Oscillation(),
         ExplodingGradients(),
-        VanishingGradients(),
+        # Dead ReLUs also starve the gradients: name the specific cause first.
         DyingReLU(),
+        VanishingGradients(),
         SaturatedActivations(),
         LearningRateOutOfRange(),
         ThroughputCollapse(),
         MemoryGrowth(),
         GpuMemoryNearLimit(),
+    ]
+
+
+def strict_detectors() -> list[Detector]:
+    """:func:`default_detectors`, with saturated activations stopping the run too.
+
+    For models trained from scratch, where a saturated hidden layer is a set-up fault
+    (unnormalised inputs, a too-large initialisation). Left at ``warn`` by default because
+    fine-tuned models can saturate by design (BERT's pooler tanh) and a too-high learning
+    rate saturates layers before it blows up the loss.
+    """
+    return [
+        SaturatedActivations(severity="stop") if isinstance(d, SaturatedActivations) else d
+        for d in default_detectors()
     ]

@@ -73,11 +73,14 @@ class Detector(abc.ABC):
         likely_cause: str,
         recommendations: tuple[str, ...],
         kind: str | None = None,
+        step: int | None = None,
     ) -> Symptom:
+        if step is None:
+            step = state.step if state.step is not None else 0
         return Symptom(
             kind=kind or self.kind,
             severity=self.severity,
-            step=state.step if state.step is not None else 0,
+            step=int(step),
             evidence=dict(evidence),
             likely_cause=likely_cause,
             recommendations=recommendations,

@@ -25,7 +25,7 @@ class DyingReLU(Detector):
     threshold
         Share of dead units in a layer that counts (in (0, 1), default 0.7).
     severity
-        ``"warn"`` (default) or ``"stop"``.
+        ``"stop"`` (default) or ``"warn"``.
 
     Examples
     --------
@@ -38,12 +38,13 @@ class DyingReLU(Detector):
     """
 
     kind = "dying_relu"
+    default_severity = "stop"
     signals = frozenset({"dead"})
     _constraints = {"threshold": Interval(float, 0.0, 1.0, "neither")}
 
     threshold: float
 
-    def __init__(self, threshold: float = 0.7, *, severity: Severity = "warn") -> None:
+    def __init__(self, threshold: float = 0.7, *, severity: Severity = "stop") -> None:
         self._set_params(threshold=threshold, severity=severity)
 
     def check(self, state: TrainingState) -> Symptom | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from hindsight.training._validation import Interval
 from hindsight.training.detectors.base import Detector
 from hindsight.training.state import TrainingState
@@ -58,19 +60,40 @@ class LossExplosion(Detector):
         self._set_params(factor=factor, min_steps=min_steps, severity=severity)
 
     def check(self, state: TrainingState) -> Symptom | None:
-        if "loss" not in state.updated or len(state.loss) <= self.min_steps:
+        losses = state.loss
+        if "loss" not in state.updated or losses.size <= self.min_steps:
             return None
-        loss = float(state.loss[-1])
-        best = state.previous_best_loss
-        if not math.isfinite(loss) or not math.isfinite(best) or best <= 0.0:
-            return None
-        ratio = loss / best
+        # Every fresh loss is judged against the best before it (several arrive at once
+        # when the caller buffers steps); the first that climbs too high is reported.
+        k = max(1, min(state.fresh("loss"), losses.size - self.min_steps))
         initial = state.initial_loss
-        threshold = self.factor * best
-        if math.isfinite(initial):
-            threshold = max(threshold, initial)
-        if loss <= threshold:
-            return None
+        if k == 1:  # one loss per update: plain floats, the common case
+            i, loss, best = 0, float(losses[-1]), state.best_loss_before_fresh
+            if not math.isfinite(loss) or not math.isfinite(best) or best <= 0.0:
+                return None
+            threshold_i = self.factor * best
+            if math.isfinite(initial):
+                threshold_i = max(threshold_i, initial)
+            if loss <= threshold_i:
+                return None
+        else:
+            fresh = losses[-k:]
+            finite = np.isfinite(fresh)
+            running = np.minimum.accumulate(np.where(finite, fresh, np.inf))
+            before = np.minimum(
+                state.best_loss_before_fresh, np.concatenate(([np.inf], running[:-1]))
+            )
+            threshold = self.factor * before
+            if math.isfinite(initial):
+                threshold = np.maximum(threshold, initial)
+            with np.errstate(invalid="ignore"):
+                hit = finite & np.isfinite(before) & (before > 0.0) & (fresh > threshold)
+            if not hit.any():
+                return None
+            i = int(np.argmax(hit))
+            loss, best, threshold_i = float(fresh[i]), float(before[i]), float(threshold[i])
+        ratio = loss / best
+        at = losses.size - k + i
         return self._symptom(
             state,
             {
@@ -80,8 +103,8 @@ class LossExplosion(Detector):
                 "ratio": ratio,
                 "factor": self.factor,
                 "initial_loss": initial,
-                "threshold": threshold,
-                "window": state.loss[-20:].copy(),
+                "threshold": threshold_i,
+                "window": losses[max(0, at - 19) : at + 1].copy(),
             },
             "The optimiser overshot: the learning rate is too high for this model and "
             "data, or the gradients exploded.",
@@ -91,4 +114,5 @@ class LossExplosion(Detector):
                 "Normalise the inputs and check for outliers in the batch.",
                 "Add normalisation layers (BatchNorm / LayerNorm).",
             ),
+            step=int(state.loss_steps[at]),
         )

@@ -61,10 +61,22 @@ class LossSpike(Detector):
         if "loss" not in state.updated:
             return None
         losses = state.loss
-        loss = float(losses[-1])
+        # Several fresh losses (a buffering caller): the highest finite one is the
+        # candidate spike, judged against the window before them.
+        k = max(1, min(state.fresh("loss"), losses.size - 1))
+        if k == 1:
+            at = losses.size - 1
+        else:
+            fresh = losses[-k:]
+            finite = np.isfinite(fresh)
+            if not finite.any():
+                return None
+            at = losses.size - k + int(np.argmax(np.where(finite, fresh, -np.inf)))
+        loss = float(losses[at])
         if not math.isfinite(loss):
             return None
-        ref = losses[-self.window - 1 : -1]
+        end = losses.size - k
+        ref = losses[max(0, end - self.window) : end]
         if not math.isfinite(float(ref.sum())):
             ref = ref[np.isfinite(ref)]
         if ref.size < self.window // 2:
@@ -91,4 +103,5 @@ class LossSpike(Detector):
                 "Inspect the batch at this step for outliers or corrupt labels.",
                 "Increase the batch size to reduce gradient noise.",
             ),
+            step=int(state.loss_steps[at]),
         )

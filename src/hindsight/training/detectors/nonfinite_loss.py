@@ -42,17 +42,21 @@ class NonFiniteLoss(Detector):
         if "loss" not in state.updated:
             return None
         window = state.loss
-        loss = float(window[-1])
-        if math.isfinite(loss):
+        k = max(1, min(state.fresh("loss"), window.size))
+        fresh = window[-k:]
+        bad = ~np.isfinite(fresh)
+        if not bad.any():
             return None
-        finite = window[np.isfinite(window)]
+        first = int(np.argmax(bad)) + window.size - k  # the first non-finite fresh value
+        loss = float(window[first])
+        finite = window[:first][np.isfinite(window[:first])]
         return self._symptom(
             state,
             {
                 "loss": loss,
                 "last_finite_loss": float(finite[-1]) if finite.size else math.nan,
                 "best_loss": state.best_loss,
-                "window": window[-20:].copy(),
+                "window": window[max(0, first - 19) : first + 1].copy(),
             },
             "Numerical overflow: a learning rate that is too high, exploding gradients, "
             "log/division of zero in the loss, or NaN/inf in the inputs or labels.",
@@ -63,4 +67,5 @@ class NonFiniteLoss(Detector):
                 "Use a numerically stable loss (log-softmax / logits-based loss) or add an epsilon.",
                 "With mixed precision, use loss scaling or bfloat16.",
             ),
+            step=int(state.loss_steps[first]),
         )

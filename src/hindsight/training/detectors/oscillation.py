@@ -31,7 +31,7 @@ class Oscillation(Detector):
     min_amplitude
         Relative size of the swings that counts (>= 0, default 0.05).
     severity
-        ``"warn"`` (default) or ``"stop"``.
+        ``"stop"`` (default) or ``"warn"``.
 
     Examples
     --------
@@ -43,6 +43,7 @@ class Oscillation(Detector):
     """
 
     kind = "oscillation"
+    default_severity = "stop"
     signals = frozenset({"loss"})
     _constraints = {
         "window": Interval(int, 4, None, "left"),
@@ -60,7 +61,7 @@ class Oscillation(Detector):
         share: float = 0.9,
         *,
         min_amplitude: float = 0.05,
-        severity: Severity = "warn",
+        severity: Severity = "stop",
     ) -> None:
         self._set_params(window=window, share=share, min_amplitude=min_amplitude, severity=severity)
 

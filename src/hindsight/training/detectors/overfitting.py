@@ -58,7 +58,7 @@ class Overfitting(Detector):
         t-statistic of the validation slope that counts as a real rise (> 0, default 3,
         about the one-sided 1% level of a 10-point fit).
     severity
-        ``"warn"`` (default) or ``"stop"``.
+        ``"stop"`` (default) or ``"warn"``.
 
     Examples
     --------
@@ -71,6 +71,7 @@ class Overfitting(Detector):
     """
 
     kind = "overfitting"
+    default_severity = "stop"
     signals = frozenset({"val_loss"})
     _constraints = {
         "window": Interval(int, 3, None, "left"),
@@ -91,7 +92,7 @@ class Overfitting(Detector):
         *,
         max_ratio: float | None = None,
         min_t: float = 3.0,
-        severity: Severity = "warn",
+        severity: Severity = "stop",
     ) -> None:
         self._set_params(
             window=window, min_rise=min_rise, max_ratio=max_ratio, min_t=min_t, severity=severity

@@ -15,15 +15,18 @@ __all__ = ["SaturatedActivations"]
 class SaturatedActivations(Detector):
     """Reports layers whose share of saturated units exceeds ``threshold``.
 
-    Feed ``activations={"saturated": [...]}``: per layer, the share of units in the
-    flat region of their activation (e.g. ``|tanh| > 0.99``).
+    Feed ``activations={"saturated": [...]}``: per hidden layer, the share of units in
+    the flat region of their activation (e.g. ``|tanh| > 0.98``). An output sigmoid at 0
+    or 1 is a confident prediction, not saturation: the PyTorch watch leaves it out.
 
     Parameters
     ----------
     threshold
         Share of saturated units in a layer that counts (in (0, 1), default 0.5).
     severity
-        ``"warn"`` (default) or ``"stop"``.
+        ``"warn"`` (default) or ``"stop"``. Warn by default: a layer that
+        saturates is often a consequence (of a too-high learning rate) rather than the
+        cause, and some healthy models saturate by design (BERT's pooler tanh).
 
     Examples
     --------

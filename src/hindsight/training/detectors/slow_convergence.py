@@ -31,7 +31,7 @@ class SlowConvergence(Detector):
     window
         Losses to fit (>= 3, default 50).
     severity
-        ``"warn"`` (default) or ``"stop"``.
+        ``"stop"`` (default) or ``"warn"``.
 
     Examples
     --------
@@ -45,6 +45,7 @@ class SlowConvergence(Detector):
     """
 
     kind = "slow_convergence"
+    default_severity = "stop"
     signals = frozenset({"loss"})
     _constraints = {
         "target": Interval(float, 0.0, None, "neither"),
@@ -57,7 +58,7 @@ class SlowConvergence(Detector):
     window: int
 
     def __init__(
-        self, target: float, budget: int, *, window: int = 50, severity: Severity = "warn"
+        self, target: float, budget: int, *, window: int = 50, severity: Severity = "stop"
     ) -> None:
         self._set_params(target=target, budget=budget, window=window, severity=severity)
 

@@ -29,7 +29,7 @@ class VanishingGradients(Detector):
         First-layer gradient norm below which it is vanishing (> 0, default 1e-4,
         AUTOTRAINER's ``beta_2``).
     severity
-        ``"warn"`` (default) or ``"stop"``.
+        ``"stop"`` (default) or ``"warn"``.
 
     Examples
     --------
@@ -42,6 +42,7 @@ class VanishingGradients(Detector):
     """
 
     kind = "vanishing_gradients"
+    default_severity = "stop"
     signals = frozenset({"grad_norms"})
     _constraints = {
         "min_ratio": Interval(float, 0.0, 1.0, "neither"),
@@ -52,7 +53,7 @@ class VanishingGradients(Detector):
     max_first_norm: float
 
     def __init__(
-        self, min_ratio: float = 1e-3, max_first_norm: float = 1e-4, *, severity: Severity = "warn"
+        self, min_ratio: float = 1e-3, max_first_norm: float = 1e-4, *, severity: Severity = "stop"
     ) -> None:
         self._set_params(min_ratio=min_ratio, max_first_norm=max_first_norm, severity=severity)
 

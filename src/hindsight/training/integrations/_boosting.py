@@ -22,7 +22,7 @@ from hindsight.training.detectors import (
 )
 from hindsight.training.guard import TrainingGuard, Verdict
 
-__all__ = ["CurveFeed", "EvalPoint", "default_guard", "guess_train"]
+__all__ = ["CurveFeed", "EvalPoint", "FeedResults", "default_guard", "guess_train"]
 
 logger = logging.getLogger("hindsight.training")
 
@@ -279,3 +279,39 @@ class CurveFeed:
             self.stopped_reason = verdict.reason
             self.stopped_step = verdict.step
         return verdict
+
+
+class FeedResults:
+    """What a boosting callback exposes of its :class:`CurveFeed` (kept in ``_feed``)."""
+
+    _feed: CurveFeed
+
+    @property
+    def guard(self) -> TrainingGuard:
+        """The guard fed."""
+        return self._feed.guard
+
+    @property
+    def verdicts(self) -> list[Verdict]:
+        """Every verdict that reported a symptom or a stop, in order."""
+        return self._feed.verdicts
+
+    @property
+    def last_verdict(self) -> Verdict | None:
+        """The latest verdict (``None`` before the first round)."""
+        return self._feed.last_verdict
+
+    @property
+    def stopped_reason(self) -> str | None:
+        """Why the guard stopped training, or ``None`` when it did not."""
+        return self._feed.stopped_reason
+
+    @property
+    def stopped_step(self) -> int | None:
+        """The round at which the guard stopped training, or ``None``."""
+        return self._feed.stopped_step
+
+    @property
+    def best_iteration(self) -> int | None:
+        """The 0-based round where the guard's ``monitor`` was best (``None`` before one)."""
+        return self._feed.guard.best_step

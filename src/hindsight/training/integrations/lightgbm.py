@@ -19,10 +19,11 @@ from typing import Any
 import lightgbm
 from lightgbm.callback import CallbackEnv, EarlyStopException
 
-from hindsight.training.guard import TrainingGuard, Verdict
+from hindsight.training.guard import TrainingGuard
 from hindsight.training.integrations._boosting import (
     CurveFeed,
     EvalPoint,
+    FeedResults,
     check_flag,
     check_guard,
     default_guard,
@@ -45,7 +46,7 @@ def _points(results: list[Any]) -> list[EvalPoint]:
     return points
 
 
-class GuardCallback:
+class GuardCallback(FeedResults):
     """A LightGBM callback that feeds a :class:`~hindsight.training.TrainingGuard` and
     stops training when it says so.
 
@@ -144,37 +145,6 @@ class GuardCallback:
             "GuardCallback", guard, train_set=train_set, val_set=val_set, metric=metric
         )
         self._best_results: list[Any] | None = None
-
-    # -- read-only results -----------------------------------------------------------------
-    @property
-    def guard(self) -> TrainingGuard:
-        """The guard fed."""
-        return self._feed.guard
-
-    @property
-    def verdicts(self) -> list[Verdict]:
-        """Every verdict that reported a symptom or a stop, in order."""
-        return self._feed.verdicts
-
-    @property
-    def last_verdict(self) -> Verdict | None:
-        """The latest verdict (``None`` before the first round)."""
-        return self._feed.last_verdict
-
-    @property
-    def stopped_reason(self) -> str | None:
-        """Why the guard stopped training, or ``None`` when it did not."""
-        return self._feed.stopped_reason
-
-    @property
-    def stopped_step(self) -> int | None:
-        """The round at which the guard stopped training, or ``None``."""
-        return self._feed.stopped_step
-
-    @property
-    def best_iteration(self) -> int | None:
-        """The 0-based round where the guard's ``monitor`` was best (``None`` before one)."""
-        return self.guard.best_step
 
     # -- the LightGBM hook -----------------------------------------------------------------
     def __call__(self, env: CallbackEnv) -> None:

@@ -80,7 +80,11 @@ class GuardCallback(Callback):
     activations
         Whether to collect dead / saturated activation shares (default ``True``).
     every
-        Collect activation statistics on every ``every``-th step (int >= 1, default 1).
+        Collect gradient norms, activation statistics and memory on every ``every``-th
+        step, the first included (int >= 1, default 10); loss, learning rate and
+        throughput go to the guard every step. Dying units, saturation and gradient
+        pathologies persist for many steps, so sampling costs little detection delay
+        (``every=1`` for every step).
 
     Attributes
     ----------
@@ -111,7 +115,7 @@ class GuardCallback(Callback):
         loss_key: str = "loss",
         restore_best_weights: bool = False,
         activations: bool = True,
-        every: int = 1,
+        every: int = 10,
     ) -> None:
         if guard is not None and not isinstance(guard, TrainingGuard):
             raise ConfigError(
@@ -223,6 +227,9 @@ class GuardCallback(Callback):
             self.guard,
             activations=self.activations,
             every=self.every,
+            # The framework feeds the guard each step; sample exactly every ``every``.
+            interval_s=None,
+            warmup=0,
             restore_best_weights=self.restore_best_weights,
         )
 

@@ -65,7 +65,11 @@ class GuardCallback(TrainerCallback):
     activations
         Whether to collect dead / saturated activation shares (default ``True``).
     every
-        Collect activation statistics on every ``every``-th step (int >= 1, default 1).
+        Collect gradient norms, activation statistics and memory on every ``every``-th
+        step, the first included (int >= 1, default 10); loss, learning rate and
+        throughput go to the guard every step. Dying units, saturation and gradient
+        pathologies persist for many steps, so sampling costs little detection delay
+        (``every=1`` for every step).
 
     Attributes
     ----------
@@ -94,7 +98,7 @@ class GuardCallback(TrainerCallback):
         val_loss_key: str = "eval_loss",
         restore_best_weights: bool = False,
         activations: bool = True,
-        every: int = 1,
+        every: int = 10,
     ) -> None:
         if guard is not None and not isinstance(guard, TrainingGuard):
             raise ConfigError(
@@ -204,6 +208,9 @@ class GuardCallback(TrainerCallback):
             self.guard,
             activations=self.activations,
             every=self.every,
+            # The framework feeds the guard each step; sample exactly every ``every``.
+            interval_s=None,
+            warmup=0,
             restore_best_weights=self.restore_best_weights,
         )
 

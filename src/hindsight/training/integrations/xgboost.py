@@ -18,10 +18,11 @@ from typing import Any
 import xgboost
 from xgboost.callback import TrainingCallback
 
-from hindsight.training.guard import TrainingGuard, Verdict
+from hindsight.training.guard import TrainingGuard
 from hindsight.training.integrations._boosting import (
     CurveFeed,
     EvalPoint,
+    FeedResults,
     check_flag,
     check_guard,
     default_guard,
@@ -43,7 +44,7 @@ def _value(score: Any) -> float:
     return float(score[0] if isinstance(score, tuple) else score)
 
 
-class GuardCallback(TrainingCallback):
+class GuardCallback(FeedResults, TrainingCallback):
     """An XGBoost callback that feeds a :class:`~hindsight.training.TrainingGuard` and stops
     training when it says so.
 
@@ -132,37 +133,6 @@ class GuardCallback(TrainingCallback):
         )
         self._start = 0
         super().__init__()
-
-    # -- read-only results -----------------------------------------------------------------
-    @property
-    def guard(self) -> TrainingGuard:
-        """The guard fed."""
-        return self._feed.guard
-
-    @property
-    def verdicts(self) -> list[Verdict]:
-        """Every verdict that reported a symptom or a stop, in order."""
-        return self._feed.verdicts
-
-    @property
-    def last_verdict(self) -> Verdict | None:
-        """The latest verdict (``None`` before the first round)."""
-        return self._feed.last_verdict
-
-    @property
-    def stopped_reason(self) -> str | None:
-        """Why the guard stopped training, or ``None`` when it did not."""
-        return self._feed.stopped_reason
-
-    @property
-    def stopped_step(self) -> int | None:
-        """The round at which the guard stopped training, or ``None``."""
-        return self._feed.stopped_step
-
-    @property
-    def best_iteration(self) -> int | None:
-        """The round where the guard's ``monitor`` was best (``None`` before one)."""
-        return self.guard.best_step
 
     # -- XGBoost hooks ---------------------------------------------------------------------
     def before_training(self, model: Any) -> Any:
