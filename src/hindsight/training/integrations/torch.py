@@ -4,9 +4,12 @@
 feeds the :class:`~hindsight.training.TrainingGuard` with the loss, per-layer gradient
 norms, dead / saturated activation shares, learning rate, throughput and memory.
 
-Everything per step is computed on the model's device with tensor ops and copied to
-the CPU in one transfer, so the watch adds one synchronisation per step, not one per
-parameter.
+The costly signals are read on sampled steps only: each of the first ``warmup`` steps,
+then one step in ``every`` (or one each ``interval_s`` seconds). The hooks are on the
+model only for those steps, and what they compute on the model's device reaches the CPU
+in one transfer. The losses of the steps in between are buffered and handed to the
+guard together, whose detectors still judge each of them. This keeps the watch within
+2% of a small MLP's step (``benchmarks/bench_guard_overhead.py``).
 
 With ``restore_best_weights=True`` the watch also keeps a CPU copy of the model's
 ``state_dict()`` from the step at which the guard's ``monitor`` last improved, and loads
