@@ -245,6 +245,21 @@ def test_a_stop_in_an_experiment_alerts_slack_with_the_failure_id(
     assert exp.id in text and guard.failure.failure.id in text and "overfitting" in text
 
 
+def test_a_stop_is_emailed_through_the_settings_smtp_channel(
+    monkeypatch: pytest.MonkeyPatch, smtp_server: Any
+) -> None:
+    url = f"smtp://{smtp_server.host}:{smtp_server.port}?from=guard@example.org&to=ml@example.org"
+    monkeypatch.setenv("HINDSIGHT_ALERTS", url)
+    guard = TrainingGuard(experiment=None, alert_on="stop")
+    assert guard.update(0, loss=float("inf")).stop
+    assert [d.ok for d in guard.reporter.deliveries] == [True]
+    [mail] = smtp_server.received
+    assert mail.rcpt_tos == ["ml@example.org"]
+    assert "nonfinite_loss" in mail.message["Subject"]
+    body = mail.message.get_body(preferencelist=("plain",))
+    assert body is not None and "Lower the learning rate" in body.get_content()
+
+
 def test_a_dead_channel_is_retried_and_never_breaks_training(closed_port: int) -> None:
     dead = WebhookChannel(
         f"http://127.0.0.1:{closed_port}/hook", retry=RetryPolicy(attempts=2, backoff_s=0.01)
