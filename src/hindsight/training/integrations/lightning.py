@@ -24,10 +24,9 @@ from typing import Any
 
 import torch
 
-from hindsight.errors import ConfigError
-from hindsight.training._validation import Interval, validate_params
-from hindsight.training.guard import TrainingGuard, Verdict
-from hindsight.training.integrations.torch import StepSignals, TorchWatch, watch
+from hindsight.training.guard import TrainingGuard
+from hindsight.training.integrations._callbacks import WatchedCallback
+from hindsight.training.integrations.torch import StepSignals, watch
 
 try:
     from lightning.pytorch import Callback, LightningModule, Trainer
@@ -60,7 +59,7 @@ def _batch_size(batch: Any) -> int | None:
     return None
 
 
-class GuardCallback(Callback):
+class GuardCallback(WatchedCallback, Callback):
     """Lightning callback that feeds a :class:`~hindsight.training.TrainingGuard`.
 
     Parameters
@@ -105,8 +104,6 @@ class GuardCallback(Callback):
     and the module holds the weights of the best validation loss.
     """
 
-    _constraints = {"every": Interval(int, 1, None, "left")}
-
     def __init__(
         self,
         guard: TrainingGuard | None = None,
@@ -117,53 +114,19 @@ class GuardCallback(Callback):
         activations: bool = True,
         every: int = 10,
     ) -> None:
-        if guard is not None and not isinstance(guard, TrainingGuard):
-            raise ConfigError(
-                f"The 'guard' parameter of GuardCallback must be a TrainingGuard or None. "
-                f"Got {guard!r}; pass e.g. TrainingGuard(patience=5)."
-            )
-        for name, key in (("val_loss_key", val_loss_key), ("loss_key", loss_key)):
-            if not isinstance(key, str) or not key:
-                raise ConfigError(
-                    f"The {name!r} parameter of GuardCallback must be a non-empty string. "
-                    f"Got {key!r}."
-                )
-        for name, flag in (
-            ("restore_best_weights", restore_best_weights),
-            ("activations", activations),
-        ):
-            if not isinstance(flag, bool):
-                raise ConfigError(
-                    f"The {name!r} parameter of GuardCallback must be a bool. Got {flag!r}."
-                )
-        validate_params("GuardCallback", {"every": every}, self._constraints)
-        self.guard = guard if guard is not None else TrainingGuard()
+        self._setup(
+            guard,
+            keys={"val_loss_key": val_loss_key, "loss_key": loss_key},
+            restore_best_weights=restore_best_weights,
+            activations=activations,
+            every=every,
+        )
         self.val_loss_key = val_loss_key
         self.loss_key = loss_key
-        self.restore_best_weights = restore_best_weights
-        self.activations = activations
-        self.every = int(every)
-        self.verdicts: list[Verdict] = []
-        self.stopped_reason: str | None = None
-        self.stopped_step: int | None = None
-        self._watch: TorchWatch | None = None
-        self._pending: StepSignals | None = None
-        self._last_fed: int | None = None
-        self._best_step: int | None = None
         self._resumed = False
         self._reset_step()
 
     # -- read-only results ---------------------------------------------------------------
-    @property
-    def last_verdict(self) -> Verdict | None:
-        """The latest verdict (``None`` before the first)."""
-        return self.verdicts[-1] if self.verdicts else None
-
-    @property
-    def watch(self) -> TorchWatch | None:
-        """The watch on the module while fitting (``None`` outside ``fit``)."""
-        return self._watch
-
     @property
     def best_step(self) -> int | None:
         """Global step of the best-weights snapshot (with ``restore_best_weights``)."""

@@ -34,9 +34,9 @@ from torch import nn
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from hindsight.errors import ConfigError
-from hindsight.training._validation import Interval, validate_params
-from hindsight.training.guard import TrainingGuard, Verdict
-from hindsight.training.integrations.torch import StepSignals, TorchWatch, watch
+from hindsight.training.guard import TrainingGuard
+from hindsight.training.integrations._callbacks import WatchedCallback
+from hindsight.training.integrations.torch import StepSignals, watch
 
 __all__ = ["GuardCallback"]
 
@@ -49,7 +49,7 @@ def _real(value: Any) -> float | None:
     return float(value)
 
 
-class GuardCallback(TrainerCallback):
+class GuardCallback(WatchedCallback, TrainerCallback):
     """Hugging Face ``TrainerCallback`` that feeds a :class:`~hindsight.training.TrainingGuard`.
 
     Parameters
@@ -89,8 +89,6 @@ class GuardCallback(TrainerCallback):
     ``callback.stopped_reason`` says why the guard stopped the run (``None`` if not).
     """
 
-    _constraints = {"every": Interval(int, 1, None, "left")}
-
     def __init__(
         self,
         guard: TrainingGuard | None = None,
@@ -100,51 +98,18 @@ class GuardCallback(TrainerCallback):
         activations: bool = True,
         every: int = 10,
     ) -> None:
-        if guard is not None and not isinstance(guard, TrainingGuard):
-            raise ConfigError(
-                f"The 'guard' parameter of GuardCallback must be a TrainingGuard or None. "
-                f"Got {guard!r}; pass e.g. TrainingGuard(patience=5)."
-            )
-        if not isinstance(val_loss_key, str) or not val_loss_key:
-            raise ConfigError(
-                "The 'val_loss_key' parameter of GuardCallback must be a non-empty string, "
-                f"e.g. 'eval_loss'. Got {val_loss_key!r}."
-            )
-        for name, flag in (
-            ("restore_best_weights", restore_best_weights),
-            ("activations", activations),
-        ):
-            if not isinstance(flag, bool):
-                raise ConfigError(
-                    f"The {name!r} parameter of GuardCallback must be a bool. Got {flag!r}."
-                )
-        validate_params("GuardCallback", {"every": every}, self._constraints)
-        self.guard = guard if guard is not None else TrainingGuard()
+        self._setup(
+            guard,
+            keys={"val_loss_key": val_loss_key},
+            restore_best_weights=restore_best_weights,
+            activations=activations,
+            every=every,
+        )
         self.val_loss_key = val_loss_key
-        self.restore_best_weights = restore_best_weights
-        self.activations = activations
-        self.every = int(every)
-        self.verdicts: list[Verdict] = []
-        self.stopped_reason: str | None = None
-        self.stopped_step: int | None = None
-        self._watch: TorchWatch | None = None
-        self._pending: StepSignals | None = None
-        self._last_fed: int | None = None
         self._lr: float | None = None
         self._batch = 0
-        self._best_step: int | None = None
 
     # -- read-only results ---------------------------------------------------------------
-    @property
-    def last_verdict(self) -> Verdict | None:
-        """The latest verdict (``None`` before the first)."""
-        return self.verdicts[-1] if self.verdicts else None
-
-    @property
-    def watch(self) -> TorchWatch | None:
-        """The watch on the model while training (``None`` outside ``train()``)."""
-        return self._watch
-
     @property
     def best_step(self) -> int | None:
         """Global step of the best-weights snapshot (with ``restore_best_weights``)."""
