@@ -54,6 +54,10 @@ def test_the_step_where_a_buffered_loss_went_wrong_is_reported() -> None:
     blown = [1.0, 30.0, float("nan"), 1.0]
     guard.record(range(71, 75), loss=blown)
     verdict = guard.update(75, loss=1.0)
-    kinds = {s.kind: s.step for s in verdict.symptoms}
-    assert kinds["nonfinite_loss"] == 73 and kinds["loss_explosion"] == 72
-    assert verdict.stop
+    # In the order they showed: the blow-up at 72 before the NaN at 73, and the stop's
+    # reason names the blow-up first.
+    assert [(s.kind, s.step) for s in verdict.symptoms] == [
+        ("loss_explosion", 72), ("nonfinite_loss", 73)
+    ]
+    assert verdict.stop and verdict.reason is not None
+    assert verdict.reason.startswith("loss_explosion")

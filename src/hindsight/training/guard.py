@@ -289,8 +289,12 @@ class TrainingGuard:
             elif i not in self._active:
                 self._active.add(i)
                 new.append(symptom)
-        for symptom in new:
-            logger.warning("%s", symptom.to_text())
+        # Buffered steps (record) can make a later detector's symptom the earlier one:
+        # report in the order they showed, detector order within a step.
+        new.sort(key=lambda sym: sym.step)
+        if logger.isEnabledFor(logging.WARNING):
+            for symptom in new:
+                logger.warning("%s", symptom.to_text())
         self._history.extend(new)
 
         reasons = []
