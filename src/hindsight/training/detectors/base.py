@@ -6,6 +6,8 @@ import abc
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import numpy as np
+
 from hindsight.training._validation import Interval, Options, validate_params
 from hindsight.training.state import TrainingState
 from hindsight.training.symptom import Severity, Symptom
@@ -65,6 +67,36 @@ class Detector(abc.ABC):
     @abc.abstractmethod
     def check(self, state: TrainingState) -> Symptom | None:
         """Look at the running state after an update; return a symptom or ``None``."""
+
+    def _layers_over(
+        self,
+        state: TrainingState,
+        name: str,
+        shares: Any,
+        threshold: float,
+        likely_cause: str,
+        recommendations: tuple[str, ...],
+    ) -> Symptom | None:
+        """The symptom of a per-layer share (dead, saturated) above ``threshold``, or None.
+
+        ``shares`` is the window of that share, ``(n, n_layers)``; only the latest row
+        is judged.
+        """
+        last = shares[-1]
+        bad = last > threshold
+        if not bad.any():
+            return None
+        return self._symptom(
+            state,
+            {
+                "layers": np.flatnonzero(bad).tolist(),
+                f"{name}_share": last.copy(),
+                f"max_{name}_share": float(last.max()),
+                "threshold": threshold,
+            },
+            likely_cause,
+            recommendations,
+        )
 
     def _symptom(
         self,

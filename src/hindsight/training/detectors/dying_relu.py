@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from hindsight.training._validation import Interval
 from hindsight.training.detectors.base import Detector
 from hindsight.training.state import TrainingState
@@ -50,18 +48,11 @@ class DyingReLU(Detector):
     def check(self, state: TrainingState) -> Symptom | None:
         if "dead" not in state.updated:
             return None
-        last = state.dead_share[-1]
-        bad = last > self.threshold
-        if not bad.any():
-            return None
-        return self._symptom(
+        return self._layers_over(
             state,
-            {
-                "layers": np.flatnonzero(bad).tolist(),
-                "dead_share": last.copy(),
-                "max_dead_share": float(last.max()),
-                "threshold": self.threshold,
-            },
+            "dead",
+            state.dead_share,
+            self.threshold,
             "ReLU units got pushed to always-negative inputs, usually by a learning rate "
             "that is too high or a poor initialisation or bias.",
             (

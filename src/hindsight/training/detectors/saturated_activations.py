@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from hindsight.training._validation import Interval
 from hindsight.training.detectors.base import Detector
 from hindsight.training.state import TrainingState
@@ -48,18 +46,11 @@ class SaturatedActivations(Detector):
     def check(self, state: TrainingState) -> Symptom | None:
         if "saturated" not in state.updated:
             return None
-        last = state.saturated_share[-1]
-        bad = last > self.threshold
-        if not bad.any():
-            return None
-        return self._symptom(
+        return self._layers_over(
             state,
-            {
-                "layers": np.flatnonzero(bad).tolist(),
-                "saturated_share": last.copy(),
-                "max_saturated_share": float(last.max()),
-                "threshold": self.threshold,
-            },
+            "saturated",
+            state.saturated_share,
+            self.threshold,
             "Pre-activations are too large: unnormalised inputs, a too-large "
             "initialisation, or a learning rate that is too high.",
             (
