@@ -395,7 +395,7 @@ class TrainingState:
 
     @property
     def n_updates(self) -> int:
-        """How many updates were fed."""
+        """How many steps were fed: by :meth:`update` and by :meth:`extend`."""
         return self._n_updates
 
     @property

@@ -428,7 +428,8 @@ class TorchWatch:
         ``feed(collect(...))``.
         """
         if not self._sampling and val_loss is None and metrics is None:
-            # The common case first, kept short: it runs on almost every step.
+            # The common case of _buffer() inlined, kept short: it runs on almost every
+            # step, where each call and check shows in a small model's step time.
             if (
                 self._sync_per_step
                 and type(step) is int
@@ -496,7 +497,8 @@ class TorchWatch:
                 )
             self._buf_samples += int(batch_size)
         self._buf_steps.append(int(step))
-        self._buf_lr = lr
+        if lr is not None:
+            self._buf_lr = lr
         self._advance()
         return Verdict(step=int(step), stop=False, symptoms=(), reason=None)
 
