@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 
@@ -16,35 +15,16 @@ except ImportError:  # pragma: no cover - depends on the environment
         pytest.fail("xgboost is required in CI (pip install hindsight[xgboost])", pytrace=False)
     pytest.skip("xgboost is not installed", allow_module_level=True)
 
-from sklearn.datasets import load_breast_cancer, make_classification
-from sklearn.model_selection import train_test_split
 
 from hindsight.errors import ConfigError
 from hindsight.training import NonFiniteLoss, TrainingGuard
 from hindsight.training.integrations.xgboost import GuardCallback, default_guard
-
-Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-
-
-@pytest.fixture(autouse=True)
-def _quiet_logs(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.CRITICAL, logger="hindsight.training")
-
-
-def healthy_data() -> Arrays:
-    x, y = load_breast_cancer(return_X_y=True)
-    x_tr, x_va, y_tr, y_va = train_test_split(x, y, test_size=0.5, random_state=0)
-    return x_tr, x_va, y_tr, y_va
-
-
-def noisy_data(n_train: int = 100) -> Arrays:
-    """20% flipped labels and only ``n_train`` training rows: deep trees memorise them."""
-    x, y = make_classification(
-        n_samples=2000, n_features=20, n_informative=5, flip_y=0.2, random_state=0
-    )
-    x_tr, x_va, y_tr, y_va = train_test_split(x, y, test_size=0.5, random_state=0)
-    return x_tr[:n_train], x_va, y_tr[:n_train], y_va
-
+from training.integrations.boosting_data import (  # noqa: F401 (an autouse fixture)
+    Arrays,
+    _quiet_logs,
+    healthy_data,
+    noisy_data,
+)
 
 HEALTHY = {"objective": "binary:logistic", "eta": 0.1, "max_depth": 3, "seed": 0, "nthread": 1}
 DOOMED = {
