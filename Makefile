@@ -15,7 +15,7 @@ $(VENV)/.demo-installed: pyproject.toml Makefile | $(BIN)/python
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml Makefile | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev,postgres,mlflow,torch,lightning,transformers,keras,xgboost,lightgbm,gpu]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,postgres,mlflow,torch,lightning,transformers,keras,xgboost,lightgbm,gpu,dask,spark]"
 	touch $@
 
 demo: $(VENV)/.demo-installed

@@ -38,25 +38,43 @@ _LAZY = {
     "fingerprint": "hindsight.diagnose",
     "Settings": "hindsight.config",
     "open_store": "hindsight.store",
+    "profile": "hindsight.data",
+    "DatasetProfile": "hindsight.data",
+    "ProfileOptions": "hindsight.data",
+    "save_profile": "hindsight.data",
+    "load_profile": "hindsight.data",
+    "check_dataset": "hindsight.data.checks",
+    "DatasetCheckReport": "hindsight.data.checks",
+    "drift_report": "hindsight.drift",
+    "DriftReport": "hindsight.drift",
 }
 
 __all__ = [
+    "DatasetCheckReport",
+    "DatasetProfile",
+    "DriftReport",
     "Experiment",
     "Ledger",
     "Lesson",
     "PostMortem",
+    "ProfileOptions",
     "Settings",
     "__version__",
     "add_lesson",
+    "check_dataset",
     "diagnose",
     "draft_postmortem",
+    "drift_report",
     "experiment",
     "fingerprint",
     "get_ledger",
     "learning_metrics",
+    "load_profile",
     "open_store",
+    "profile",
     "record_failure",
     "run_experiment",
+    "save_profile",
     "set_ledger",
     "similar_failures",
     "track",
@@ -71,7 +89,16 @@ if TYPE_CHECKING:
         similar_failures,
     )
     from hindsight.config import Settings
+    from hindsight.data import (
+        DatasetProfile,
+        ProfileOptions,
+        load_profile,
+        profile,
+        save_profile,
+    )
+    from hindsight.data.checks import DatasetCheckReport, check_dataset
     from hindsight.diagnose import diagnose, fingerprint
+    from hindsight.drift import DriftReport, drift_report
     from hindsight.ledger import (
         Experiment,
         Ledger,

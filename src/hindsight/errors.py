@@ -14,7 +14,9 @@ also from the built-in exception a caller would already catch::
     │   └── InvalidCriteria (ValueError)    a criterion cannot be parsed
     ├── DiagnosisError (ValueError)         diagnose() got something it cannot read
     ├── MlflowBridgeError (RuntimeError)    MLflow unreachable or refused a call
-    ├── DataQualityError (ValueError)       data failed its checks
+    ├── DataError (ValueError)              data that cannot be read, profiled or compared
+    │   └── DriftError                      a drift test or detector got unusable input
+    ├── DataQualityError (ValueError)       data failed its checks (carries the report)
     └── ServingError (RuntimeError)
         └── FallbackExhausted               every tier failed within the budget
 
@@ -25,8 +27,10 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "DataError",
     "DataQualityError",
     "DiagnosisError",
+    "DriftError",
     "FallbackExhausted",
     "HindsightError",
     "InvalidCriteria",
@@ -88,8 +92,20 @@ class MlflowBridgeError(HindsightError, RuntimeError):
     """MLflow could not be reached or refused a call."""
 
 
+class DataError(HindsightError, ValueError):
+    """Data that cannot be read, profiled or compared (empty, mixed types, no such column)."""
+
+
+class DriftError(DataError):
+    """A drift test, report or streaming detector got input it cannot use."""
+
+
 class DataQualityError(HindsightError, ValueError):
-    """A dataset failed its checks."""
+    """A dataset failed its checks; ``report`` holds every check with its numbers."""
+
+    def __init__(self, message: str, report: object | None = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 class ServingError(HindsightError, RuntimeError):

@@ -7,7 +7,13 @@ import time
 
 __all__ = ["PREFIXES", "new_id"]
 
-PREFIXES = {"experiment": "exp", "failure": "fail", "lesson": "les", "postmortem": "pm"}
+PREFIXES = {
+    "experiment": "exp",
+    "failure": "fail",
+    "lesson": "les",
+    "postmortem": "pm",
+    "profile": "prf",
+}
 
 
 def new_id(kind: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -34,6 +35,7 @@ __all__ = [
     "metric_chunks",
     "notes",
     "postmortems",
+    "profiles",
 ]
 
 #: Version stamped on every persisted record; bump when a record's shape changes.
@@ -221,4 +223,21 @@ postmortems = Table(
     Column("schema_version", Integer, nullable=False),
     Index("ix_postmortems_failure", "failure_id"),
     Index("ix_postmortems_project", "project"),
+)
+
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("project", String(200), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("n_rows", BigInteger, nullable=False),
+    Column("n_columns", Integer, nullable=False),
+    Column("format_version", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    # The newest profile of a name is one step along this index (0004).
+    Index("ix_profiles_project_name_created", "project", "name", "created_at"),
 )

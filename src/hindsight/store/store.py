@@ -547,6 +547,35 @@ class Store(StoreBase):
         with self.read() as conn:
             return _dicts(conn.execute(q.order_by(pm.c.created_at.desc())))
 
+    # -- dataset profiles --------------------------------------------------------------
+
+    def save_profile(self, row: Mapping[str, Any]) -> None:
+        """Store one profile version (a row of the ``profiles`` table)."""
+        with self.write() as conn:
+            conn.execute(insert(t.profiles).values(**row))
+
+    def load_profile(self, project: str, name: str) -> Row | None:
+        """The newest stored profile called ``name`` in ``project``, or ``None``."""
+        p = t.profiles
+        q = (
+            select(p)
+            .where(p.c.project == project, p.c.name == name)
+            .order_by(p.c.created_at.desc(), p.c.id.desc())
+            .limit(1)
+        )
+        with self.read() as conn:
+            rows = _dicts(conn.execute(q))
+        return rows[0] if rows else None
+
+    def list_profiles(self, project: str | None = None) -> list[Row]:
+        """Every stored profile version without its data, newest first."""
+        p = t.profiles
+        q = select(*(c for c in p.c if c.name != "data"))
+        if project is not None:
+            q = q.where(p.c.project == project)
+        with self.read() as conn:
+            return _dicts(conn.execute(q.order_by(p.c.created_at.desc(), p.c.id.desc())))
+
     # -- maintenance -----------------------------------------------------------------
 
     def delete_experiment(self, experiment_id: str) -> None:

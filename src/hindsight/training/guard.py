@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hindsight.errors import ConfigError
-from hindsight.training._validation import Interval, Options, validate_params
+from hindsight._validation import Interval, Options, validate_params
 from hindsight.training.detectors import Detector, default_detectors
 from hindsight.training.reporting import GuardReporter
 from hindsight.training.resources import ResourceMonitor

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hindsight.errors import ConfigError
-from hindsight.training._validation import Interval, validate_params
+from hindsight._validation import Interval, validate_params
 
 __all__ = ["ResourceMonitor", "ResourceSample"]
 

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hindsight.errors import DataQualityError
-from hindsight.training._validation import Interval, validate_params
+from hindsight._validation import Interval, validate_params
 
 __all__ = ["TrainingState"]
 

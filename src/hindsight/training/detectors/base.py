@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hindsight.training._validation import Interval, Options, validate_params
+from hindsight._validation import Interval, Options, validate_params
 from hindsight.training.state import TrainingState
 from hindsight.training.symptom import Severity, Symptom
 

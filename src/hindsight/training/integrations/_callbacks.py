@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from hindsight.errors import ConfigError
-from hindsight.training._validation import Interval, Options, validate_params
+from hindsight._validation import Interval, Options, validate_params
 from hindsight.training.guard import TrainingGuard, Verdict
 from hindsight.training.integrations.torch import StepSignals, TorchWatch
 

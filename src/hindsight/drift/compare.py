@@ -1,0 +1,407 @@
+"""Compare one column of a reference with the same column of a current dataset.
+
+Numeric columns get the two-sample KS test: exact from raw data on both sides, or
+bracketed by :mod:`hindsight.drift.bounds` against a profile. Categorical columns,
+and numeric columns with few distinct values, get the chi-square test of homogeneity
+with the Jensen-Shannon distance as effect size.
+
+Large samples make every difference significant, so above ``large_sample`` rows a
+column drifts only when its effect size also clears a threshold: the larger of a
+practical minimum (``min_effect``) and the null level at these sample sizes. For KS
+that null level is the 99.9th percentile of its distribution-free null; for counts it
+is the largest effect among ``calibration_draws`` multinomial resamples of the
+reference at the same sizes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+
+from hindsight._validation import Interval, validate_params
+from hindsight.data.columns import (
+    CategoricalColumnProfile,
+    ColumnProfile,
+    NumericColumnProfile,
+)
+from hindsight.drift.bounds import ks_bounds_sorted, ks_bounds_summaries
+from hindsight.drift.stattests import Counts, get_test
+from hindsight.drift.stattests.ks import EXACT_LIMIT, ks_pvalue, ks_statistic_sorted
+from hindsight.errors import DriftError
+
+__all__ = ["ColumnDrift", "DriftSettings", "Side", "compare_column"]
+
+_OTHER = "(other)"
+_PLOT_BINS = 30
+_PLOT_CATEGORIES = 15
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    """How drift is decided; stored in every report."""
+
+    alpha: float = 0.05
+    #: Above this many rows on both sides, a column must also clear an effect threshold.
+    large_sample: int = 10_000
+    #: Practical minimum effect sizes for large samples, by effect name.
+    min_effect: Mapping[str, float] = field(
+        default_factory=lambda: {"ks_distance": 0.02, "jensen_shannon": 0.02}
+    )
+    #: Numeric columns with at most this many distinct reference values are compared as counts.
+    discrete_max: int = 20
+    calibration_draws: int = 200
+    seed: int = 0
+    #: A test name (from the registry) per column, overriding the automatic choice.
+    tests: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        validate_params(
+            "drift_report",
+            {
+                "alpha": self.alpha,
+                "large_sample": self.large_sample,
+                "discrete_max": self.discrete_max,
+                "calibration_draws": self.calibration_draws,
+            },
+            {
+                "alpha": Interval(float, 0.0, 1.0, closed="neither"),
+                "large_sample": Interval(int, 1, None),
+                "discrete_max": Interval(int, 0, 10_000),
+                "calibration_draws": Interval(int, 10, 100_000),
+            },
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "alpha": self.alpha,
+            "large_sample": self.large_sample,
+            "min_effect": dict(self.min_effect),
+            "discrete_max": self.discrete_max,
+            "calibration_draws": self.calibration_draws,
+            "seed": self.seed,
+            "tests": dict(self.tests),
+        }
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a comparison: the column's profile and, for raw numeric data, its sorted values."""
+
+    profile: ColumnProfile
+    sorted: np.ndarray | None = None
+
+
+@dataclass
+class ColumnDrift:
+    """The drift finding of one column (``p_adjusted`` and ``drifted`` set by the report)."""
+
+    column: str
+    kind: str
+    test: str
+    statistic: float
+    p_value: float | None
+    effect_name: str
+    effect_size: float
+    effect_threshold: float | None  # None: decided by the p-value alone (small samples)
+    n_reference: int
+    n_current: int
+    reference_null_rate: float
+    current_null_rate: float
+    details: dict[str, Any]
+    plot: dict[str, Any]
+    p_adjusted: float | None = None
+    drifted: bool = False
+    decided_by: str = "p_value"
+    override: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        def fin(x: float | None) -> float | None:
+            return None if x is None or not np.isfinite(x) else float(x)
+
+        return {
+            "column": self.column,
+            "kind": self.kind,
+            "test": self.test,
+            "statistic": fin(self.statistic),
+            "p_value": fin(self.p_value),
+            "p_adjusted": fin(self.p_adjusted),
+            "effect_name": self.effect_name,
+            "effect_size": fin(self.effect_size),
+            "effect_threshold": fin(self.effect_threshold),
+            "decided_by": self.decided_by,
+            "drifted": self.drifted,
+            "n_reference": self.n_reference,
+            "n_current": self.n_current,
+            "reference_null_rate": self.reference_null_rate,
+            "current_null_rate": self.current_null_rate,
+            "details": self.details,
+            "plot": self.plot,
+        }
+
+
+def compare_column(name: str, ref: Side, cur: Side, settings: DriftSettings) -> ColumnDrift:
+    """The drift finding of one column present on both sides."""
+    rp, cp = ref.profile, cur.profile
+    if rp.n == 0 or cp.n == 0:
+        side = "reference" if rp.n == 0 else "current"
+        raise DriftError(
+            f"Column {name!r} has no usable values in the {side} data (all null or NaN); "
+            "exclude it with columns=[...] or fix the data."
+        )
+    if name in settings.tests:
+        return _override(name, ref, cur, settings.tests[name], settings)
+    if isinstance(rp, NumericColumnProfile) and isinstance(cp, NumericColumnProfile):
+        if rp.summary.exact and rp.summary.values.size <= settings.discrete_max and rp.integer_valued:
+            return _discrete(name, ref, cur, settings)
+        return _numeric(name, ref, cur, settings)
+    if isinstance(rp, CategoricalColumnProfile) and isinstance(cp, CategoricalColumnProfile):
+        return _categorical(name, _category_counts(rp, cp), rp, cp, settings)
+    raise DriftError(
+        f"Column {name!r} is {rp.kind} in the reference but {cp.kind} in the current data; "
+        "it is reported as retyped and not tested."
+    )
+
+
+# -- numeric ----------------------------------------------------------------------------
+def _numeric(name: str, ref: Side, cur: Side, settings: DriftSettings) -> ColumnDrift:
+    rp, cp = ref.profile, cur.profile
+    assert isinstance(rp, NumericColumnProfile) and isinstance(cp, NumericColumnProfile)
+    n, m = rp.n, cp.n
+    details: dict[str, Any] = {}
+    if ref.sorted is not None and cur.sorted is not None:
+        if max(n, m) <= EXACT_LIMIT:
+            res = stats.ks_2samp(ref.sorted, cur.sorted, method="exact")
+            d, p = float(res.statistic), float(res.pvalue)
+            details["method"] = "exact"
+        else:
+            d = ks_statistic_sorted(ref.sorted, cur.sorted)
+            p = ks_pvalue(d, n, m)
+            details["method"] = "asymptotic"
+        d_high = d
+    else:
+        if cur.sorted is not None:
+            bounds = ks_bounds_sorted(rp.summary, cur.sorted)
+        elif ref.sorted is not None:
+            bounds = ks_bounds_sorted(cp.summary, ref.sorted)
+        else:
+            bounds = ks_bounds_summaries(rp.summary, cp.summary)
+        d, d_high = bounds.low, bounds.high
+        p = ks_pvalue(d, n, m)
+        details["method"] = "profile" if d == d_high else "profile (bounded)"
+        details["statistic_bounds"] = [d, d_high]
+        details["p_value_bounds"] = [ks_pvalue(d_high, n, m), p]
+    threshold = None
+    if min(n, m) >= settings.large_sample:
+        null_level = _ks_null_level(n, m)
+        threshold = max(settings.min_effect.get("ks_distance", 0.0), null_level)
+        details["null_level"] = null_level
+    details["mean_shift_in_sd"] = (cp.mean - rp.mean) / rp.std if rp.std > 0 else None
+    return ColumnDrift(
+        column=name,
+        kind=rp.kind,
+        test="ks",
+        statistic=d,
+        p_value=p,
+        effect_name="ks_distance",
+        effect_size=d,
+        effect_threshold=threshold,
+        n_reference=n,
+        n_current=m,
+        reference_null_rate=rp.null_rate,
+        current_null_rate=cp.null_rate,
+        details=details,
+        plot=_numeric_plot(rp, cp),
+    )
+
+
+def _ks_null_level(n: int, m: int) -> float:
+    """99.9th percentile of the KS distance between two same-distribution samples."""
+    return float(stats.kstwo.isf(0.001, np.round(n * m / (n + m))))
+
+
+def _numeric_plot(rp: NumericColumnProfile, cp: NumericColumnProfile) -> dict[str, Any]:
+    """Shares of both samples on shared bins between their 0.5th and 99.5th percentiles."""
+    lo = float(min(rp.summary.quantiles([0.005])[0], cp.summary.quantiles([0.005])[0]))
+    hi = float(max(rp.summary.quantiles([0.995])[0], cp.summary.quantiles([0.995])[0]))
+    if not hi > lo:
+        lo, hi = min(rp.min, cp.min), max(rp.max, cp.max)
+    if not hi > lo:
+        return {"type": "histogram", "edges": [lo, lo], "reference": [1.0], "current": [1.0]}
+    edges = np.linspace(lo, hi, _PLOT_BINS + 1)
+    # Outer bins take everything beyond the plotted range so shares sum to one.
+    ref_counts, _ = rp.summary.bin_counts(edges[1:-1])
+    cur_counts, _ = cp.summary.bin_counts(edges[1:-1])
+    return {
+        "type": "histogram",
+        "edges": [round(float(e), 12) for e in edges],
+        "reference": [round(float(x), 6) for x in ref_counts / max(rp.n, 1)],
+        "current": [round(float(x), 6) for x in cur_counts / max(cp.n, 1)],
+    }
+
+
+def _discrete(name: str, ref: Side, cur: Side, settings: DriftSettings) -> ColumnDrift:
+    """A numeric column with few distinct values, compared as counts per value."""
+    rp, cp = ref.profile, cur.profile
+    assert isinstance(rp, NumericColumnProfile) and isinstance(cp, NumericColumnProfile)
+    values = rp.summary.values
+    ref_counts = (rp.summary.le_lo - rp.summary.lt_lo).astype(np.float64)
+    if cur.sorted is not None:
+        cur_counts = (
+            np.searchsorted(cur.sorted, values, side="right")
+            - np.searchsorted(cur.sorted, values, side="left")
+        ).astype(np.float64)
+    else:
+        le_lo, le_hi = cp.summary.rank_bounds(values)
+        lt_lo, lt_hi = cp.summary.rank_bounds(values, strict=True)
+        cur_counts = np.maximum(((le_lo + le_hi) - (lt_lo + lt_hi)) / 2.0, 0.0)
+    labels = [f"{v:g}" for v in values]
+    unseen = float(cp.n - cur_counts.sum())
+    if unseen > 0.5:
+        ref_counts = np.append(ref_counts, 0.0)
+        cur_counts = np.append(cur_counts, unseen)
+        labels.append(_OTHER)
+    result = _categorical(name, Counts(ref_counts, cur_counts, tuple(labels)), rp, cp, settings)
+    result.details["discrete_numeric"] = True
+    return result
+
+
+# -- categorical --------------------------------------------------------------------------
+def _category_counts(rp: CategoricalColumnProfile, cp: CategoricalColumnProfile) -> Counts:
+    """Counts aligned on the union of both sides' labels, plus an "(other)" bucket if needed."""
+    ref_map = rp.frequencies()
+    cur_map = cp.frequencies()
+    labels = list(rp.labels) + [lab for lab in cp.labels if lab not in ref_map]
+    ref_counts = np.array([ref_map.get(lab, 0) for lab in labels], dtype=np.float64)
+    cur_counts = np.array([cur_map.get(lab, 0) for lab in labels], dtype=np.float64)
+    if rp.other_count or cp.other_count:
+        labels.append(_OTHER)
+        ref_counts = np.append(ref_counts, rp.other_count)
+        cur_counts = np.append(cur_counts, cp.other_count)
+    return Counts(ref_counts, cur_counts, tuple(labels))
+
+
+def _categorical(
+    name: str,
+    counts: Counts,
+    rp: ColumnProfile,
+    cp: ColumnProfile,
+    settings: DriftSettings,
+) -> ColumnDrift:
+    present = (counts.reference + counts.current) > 0
+    ref_c, cur_c = counts.reference[present], counts.current[present]
+    labels = tuple(np.asarray(counts.labels or (), dtype=object)[present]) if counts.labels else None
+    n, m = int(ref_c.sum()), int(cur_c.sum())
+    if ref_c.size < 2:
+        stat, p = 0.0, 1.0
+    else:
+        res = stats.chi2_contingency(np.vstack([ref_c, cur_c]), correction=False)
+        stat, p = float(res.statistic), float(res.pvalue)
+    effect = float(jensenshannon(ref_c / n, cur_c / m, base=2))
+    details: dict[str, Any] = {"categories": int(ref_c.size)}
+    if labels is not None:
+        unseen = [str(lab) for lab, rc, cc in zip(labels, ref_c, cur_c, strict=True) if rc == 0 and cc > 0]
+        if unseen:
+            details["unseen_categories"] = unseen[:20]
+            details["unseen_share"] = float(cur_c[ref_c == 0].sum() / m)
+    threshold = None
+    if min(n, m) >= settings.large_sample:
+        null_level = _js_null_level(ref_c, n, m, settings)
+        threshold = max(settings.min_effect.get("jensen_shannon", 0.0), null_level)
+        details["null_level"] = null_level
+    return ColumnDrift(
+        column=name,
+        kind=rp.kind,
+        test="chi_square",
+        statistic=stat,
+        p_value=p,
+        effect_name="jensen_shannon",
+        effect_size=effect,
+        effect_threshold=threshold,
+        n_reference=n,
+        n_current=m,
+        reference_null_rate=rp.null_rate,
+        current_null_rate=cp.null_rate,
+        details=details,
+        plot=_category_plot(labels, ref_c / n, cur_c / m),
+    )
+
+
+def _js_null_level(ref_c: np.ndarray, n: int, m: int, settings: DriftSettings) -> float:
+    """Largest JS distance between multinomial resamples of the reference at sizes n and m."""
+    rng = np.random.default_rng(settings.seed)
+    p = ref_c / ref_c.sum()
+    draws = settings.calibration_draws
+    a = rng.multinomial(n, p, size=draws) / n
+    b = rng.multinomial(m, p, size=draws) / m
+    return float(jensenshannon(a, b, base=2, axis=1).max())
+
+
+def _category_plot(
+    labels: tuple[Any, ...] | None, ref_share: np.ndarray, cur_share: np.ndarray
+) -> dict[str, Any]:
+    names = [str(x) for x in (labels or range(ref_share.size))]
+    order = np.argsort(-np.maximum(ref_share, cur_share), kind="stable")[:_PLOT_CATEGORIES]
+    out_labels = [names[i] for i in order]
+    ref_out = [round(float(ref_share[i]), 6) for i in order]
+    cur_out = [round(float(cur_share[i]), 6) for i in order]
+    if ref_share.size > _PLOT_CATEGORIES:
+        out_labels.append("(rest)")
+        ref_out.append(round(float(1.0 - sum(ref_out)), 6))
+        cur_out.append(round(float(1.0 - sum(cur_out)), 6))
+    return {"type": "bars", "labels": out_labels, "reference": ref_out, "current": cur_out}
+
+
+# -- user-chosen tests --------------------------------------------------------------------
+def _override(name: str, ref: Side, cur: Side, test_name: str, settings: DriftSettings) -> ColumnDrift:
+    test = get_test(test_name)
+    rp, cp = ref.profile, cur.profile
+    if "multivariate" in test.kinds and len(test.kinds) == 1:
+        raise DriftError(f"{test_name!r} is a multivariate test; it cannot be set for one column.")
+    if isinstance(rp, CategoricalColumnProfile) and isinstance(cp, CategoricalColumnProfile):
+        if "categorical" not in test.kinds:
+            raise DriftError(
+                f"Test {test_name!r} takes numeric data but column {name!r} is categorical."
+            )
+        result = test(_category_counts(rp, cp), None)
+        plot = _category_plot(None, np.zeros(0), np.zeros(0))
+    else:
+        assert isinstance(rp, NumericColumnProfile) and isinstance(cp, NumericColumnProfile)
+        if ref.sorted is None or cur.sorted is None:
+            if "categorical" not in test.kinds:  # not a binned test
+                raise DriftError(
+                    f"Test {test_name!r} needs raw values on both sides, but column {name!r} "
+                    "comes from a profile. Pass data, or choose ks, psi, jensen_shannon, "
+                    "hellinger, kl_divergence or total_variation."
+                )
+            edges = np.unique(rp.summary.quantiles(np.linspace(0, 1, 11)[1:-1]))
+            ref_counts, _ = rp.summary.bin_counts(edges)
+            cur_counts, _ = cp.summary.bin_counts(edges)
+            result = test(Counts(ref_counts, cur_counts), None)
+        else:
+            result = test(ref.sorted, cur.sorted)
+        plot = _numeric_plot(rp, cp)
+    drift = ColumnDrift(
+        column=name,
+        kind=rp.kind,
+        test=result.test,
+        statistic=result.statistic,
+        p_value=result.p_value,
+        effect_name=str(result.details.get("effect", "effect_size")),
+        effect_size=result.effect_size,
+        effect_threshold=result.threshold if result.threshold_on == "effect_size" else None,
+        n_reference=rp.n,
+        n_current=cp.n,
+        reference_null_rate=rp.null_rate,
+        current_null_rate=cp.null_rate,
+        details={k: v for k, v in result.details.items() if k != "effect"},
+        plot=plot,
+        override=True,
+    )
+    drift.drifted = result.drifted
+    drift.decided_by = result.threshold_on
+    return drift
