@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from hindsight.data.buckets import Buckets, Grid
 from hindsight.data.sketch import DistinctSketch, QuantileSummary, hash_floats, hash_strings
 from hindsight.errors import DataError
 
@@ -141,7 +142,7 @@ class NumericColumnProfile:
             "missing": self.missing,
             "null_rate": self.null_rate,
             "inf_count": self.inf_count,
-            "distinct": round(self.n_distinct),
+            "distinct": round(self.n_distinct) if np.isfinite(self.n_distinct) else None,
             "distinct_exact": self.distinct.exact,
             "min": _num(self.min),
             "max": _num(self.max),
@@ -240,7 +241,9 @@ def numeric_values(column: pa.ChunkedArray | pa.Array, kind: str) -> tuple[np.nd
             scale = 1e-3
         else:
             scale = _TIME_UNITS[getattr(dtype, "unit", "s")]
-        ints = pc.cast(col, pa.int64()) if not pa.types.is_integer(dtype) else col
+        if pa.types.is_date32(dtype):
+            col = pc.cast(col, pa.int32())  # Arrow casts date32 only to its own width
+        ints = pc.cast(col, pa.int64()) if not pa.types.is_integer(col.type) else col
         arr = _to_numpy(ints).astype(np.float64) * scale
     elif pa.types.is_null(dtype):
         arr = np.zeros(0)
@@ -260,25 +263,51 @@ def _to_numpy(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 
 def numeric_profile(
-    name: str, column: pa.ChunkedArray | pa.Array, kind: str, *, k: int, distinct_k: int
-) -> tuple[NumericColumnProfile, np.ndarray]:
-    """The profile of a numeric/datetime column and its sorted finite values."""
-    values, nulls = numeric_values(column, kind)
-    finite = np.isfinite(values)
-    n_nan = int(np.isnan(values).sum())
-    n_inf = int(values.size - finite.sum() - n_nan)
-    x = np.sort(values[finite] if n_nan or n_inf else values)
+    name: str,
+    column: pa.ChunkedArray | pa.Array,
+    kind: str,
+    *,
+    k: int,
+    distinct_k: int,
+    values: tuple[np.ndarray, int] | None = None,
+    grid: Grid | None = None,
+    sketch_distinct: bool = True,
+) -> tuple[NumericColumnProfile, Buckets]:
+    """The profile of a numeric/datetime column and its finite values, bucketed.
+
+    ``values`` (from :func:`numeric_values`) and ``grid`` let a caller that compares two
+    columns read them once and bucket both on one grid. ``sketch_distinct=False`` skips
+    hashing a continuous column for its distinct count (``n_distinct`` is then NaN).
+    """
+    raw, nulls = values if values is not None else numeric_values(column, kind)
+    finite = np.isfinite(raw)
+    n_finite = int(np.count_nonzero(finite))
+    n_nan = int(np.count_nonzero(np.isnan(raw))) if n_finite < raw.size else 0
+    n_inf = int(raw.size - n_finite - n_nan)
+    x = raw[finite] if n_finite < raw.size else raw
+    buckets = Buckets.build(x, grid)
+    hashes: np.ndarray | None
     if x.size:
-        last = np.flatnonzero(np.append(x[1:] != x[:-1], True))
-        uniq = x[last]
+        distinct_values = buckets.distinct_values()
         mean = float(x.mean())
-        m2 = float(np.square(x - mean).sum())
-        integer_valued = bool(np.all(uniq == np.round(uniq)))
-        lo, hi = float(x[0]), float(x[-1])
+        dev = x - mean
+        m2 = float(np.dot(dev, dev))
+        if distinct_values is not None:
+            uniq = distinct_values[0]
+            integer_valued = bool(np.all(uniq == np.round(uniq)))
+            hashes = hash_floats(uniq)
+        else:
+            step = max(1, x.size // 4096)
+            integer_valued = bool(np.all(x[::step] == np.round(x[::step]))) and bool(
+                np.all(x == np.round(x))
+            )
+            hashes = hash_floats(x) if sketch_distinct else None
+        lo, hi = float(x.min()), float(x.max())
     else:
-        uniq = x
+        distinct_values = None
         mean, m2, lo, hi = float("nan"), 0.0, float("nan"), float("nan")
         integer_valued = False
+        hashes = np.zeros(0, dtype=np.uint64)
     profile = NumericColumnProfile(
         name=name,
         kind=kind,
@@ -292,10 +321,14 @@ def numeric_profile(
         mean=mean,
         m2=m2,
         integer_valued=integer_valued,
-        summary=QuantileSummary.from_sorted(x, k),
-        distinct=DistinctSketch.from_hashes(hash_floats(uniq), distinct_k),
+        summary=QuantileSummary.from_buckets(buckets, k, distinct_values),
+        distinct=(
+            DistinctSketch.from_hashes(hashes, distinct_k)
+            if hashes is not None
+            else DistinctSketch(0, np.zeros(0, dtype=np.uint64))
+        ),
     )
-    return profile, x
+    return profile, buckets
 
 
 def categorical_profile(
@@ -359,6 +392,14 @@ def merge_columns(
     parts: Sequence[ColumnProfile], *, k: int, max_categories: int
 ) -> ColumnProfile:
     """One profile of a column from the profiles of its partitions."""
+    # A partition where the column is all null or empty can have Arrow type "null" (e.g. a
+    # pandas object column): no values, no type of its own, so it adds only its rows (all
+    # null) to the typed partitions instead of clashing with their kind.
+    typed = [p for p in parts if p.arrow_type != "null"]
+    if typed and len(typed) < len(parts):
+        merged = merge_columns(typed, k=k, max_categories=max_categories)
+        extra = sum(p.count for p in parts if p.arrow_type == "null")
+        return replace(merged, count=merged.count + extra, null_count=merged.null_count + extra)
     first = parts[0]
     kinds = {p.kind for p in parts}
     if len(kinds) > 1:

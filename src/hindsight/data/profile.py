@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from hindsight._validation import Interval, validate_params
+from hindsight.data.buckets import Buckets, Grid
 from hindsight.data.columns import (
     ColumnProfile,
     categorical_profile,
@@ -217,17 +218,30 @@ class DatasetProfile:
 
 
 def profile_column(
-    name: str, column: pa.ChunkedArray | pa.Array, options: ProfileOptions
-) -> tuple[ColumnProfile | None, np.ndarray | None]:
-    """One column's profile (``None`` if its type is unsupported) and its sorted values."""
+    name: str,
+    column: pa.ChunkedArray | pa.Array,
+    options: ProfileOptions,
+    *,
+    values: tuple[np.ndarray, int] | None = None,
+    grid: Grid | None = None,
+    sketch_distinct: bool = True,
+) -> tuple[ColumnProfile | None, Buckets | None]:
+    """One column's profile (``None`` if its type is unsupported) and, if numeric, its
+    finite values bucketed (on ``grid`` when given)."""
     kind = column_kind(column.type)
     if kind is None:
         return None, None
     if kind in ("numeric", "datetime"):
-        prof, values = numeric_profile(
-            name, column, kind, k=options.quantile_knots, distinct_k=options.distinct_k
+        return numeric_profile(
+            name,
+            column,
+            kind,
+            k=options.quantile_knots,
+            distinct_k=options.distinct_k,
+            values=values,
+            grid=grid,
+            sketch_distinct=sketch_distinct,
         )
-        return prof, values
     cat = categorical_profile(
         name,
         column,

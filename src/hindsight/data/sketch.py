@@ -26,6 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from hindsight.data.buckets import Buckets
+
 __all__ = ["DistinctSketch", "QuantileSummary", "hash_floats", "hash_strings"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -37,11 +39,18 @@ _FNV_PRIME = np.uint64(0x100000001B3)
 
 def _mix64(z: np.ndarray) -> np.ndarray:
     """SplitMix64's finaliser: a bijective, well-mixed 64-bit hash of 64-bit keys."""
+    z = z + _GOLDEN  # the one copy; everything after works in place
+    t = np.empty_like(z)
     with np.errstate(over="ignore"):
-        z = z + _GOLDEN
-        z = (z ^ (z >> np.uint64(30))) * _M1
-        z = (z ^ (z >> np.uint64(27))) * _M2
-        return z ^ (z >> np.uint64(31))
+        np.right_shift(z, np.uint64(30), out=t)
+        z ^= t
+        z *= _M1
+        np.right_shift(z, np.uint64(27), out=t)
+        z ^= t
+        z *= _M2
+        np.right_shift(z, np.uint64(31), out=t)
+        z ^= t
+    return z
 
 
 def hash_floats(values: np.ndarray) -> np.ndarray:
@@ -83,19 +92,26 @@ class DistinctSketch:
 
     @classmethod
     def from_hashes(cls, hashes: np.ndarray, k: int) -> DistinctSketch:
+        """The sketch of a set of hashes (duplicates allowed)."""
         h = np.asarray(hashes, dtype=np.uint64)
-        if h.size > 4 * k:
-            # Keep a generous candidate set before deduplicating: cheaper than sorting all.
-            cut = np.partition(h, 4 * k)[4 * k]
-            h = h[h <= cut]
-        h = np.unique(h)[:k]
-        return cls(k, h)
+        # Hashes are uniform: the k smallest distinct ones lie below about k/N of the range.
+        # Widen the cut until it holds k distinct hashes (or everything).
+        frac = 4.0 * k / max(h.size, 1)
+        while frac < 1.0:
+            cand = np.unique(h[h < np.uint64(frac * 2.0**64)])
+            if cand.size >= k:
+                return cls(k, cand[:k])
+            frac *= 16.0
+        return cls(k, np.unique(h)[:k])
 
     @property
     def exact(self) -> bool:
         return self.hashes.size < self.k
 
     def estimate(self) -> float:
+        """Distinct values counted; NaN for a sketch that was not computed (``k == 0``)."""
+        if self.k == 0:
+            return float("nan")
         if self.exact:
             return float(self.hashes.size)
         kth = float(self.hashes[self.k - 1]) / 2.0**64
@@ -104,6 +120,8 @@ class DistinctSketch:
     @classmethod
     def merge(cls, sketches: Sequence[DistinctSketch]) -> DistinctSketch:
         k = min(s.k for s in sketches)
+        if k == 0:
+            return cls(0, np.zeros(0, dtype=np.uint64))
         return cls.from_hashes(np.concatenate([s.hashes for s in sketches]), k)
 
 
@@ -140,6 +158,29 @@ class QuantileSummary:
         values = np.unique(x[idx])
         lt = np.searchsorted(x, values, side="left").astype(np.int64)
         le = np.searchsorted(x, values, side="right").astype(np.int64)
+        return cls(n, values, lt, lt.copy(), le, le.copy())
+
+    @classmethod
+    def from_buckets(
+        cls, b: Buckets, k: int, distinct: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> QuantileSummary:
+        """The same summary as :meth:`from_sorted` of the sorted sample, without sorting it."""
+        n = b.n
+        if n == 0:
+            return cls.from_sorted(np.zeros(0), k)
+        if distinct is not None and distinct[0].size <= k + 1:
+            values, counts = distinct
+            le = np.cumsum(counts).astype(np.int64)
+            lt = le - counts
+            return cls(n, values, lt, lt.copy(), le, le.copy())
+        idx = np.unique(np.round(np.linspace(0, n - 1, k + 1)).astype(np.int64))
+        values, lt, le = b.knots(idx)
+        if values.size == idx.size or distinct is not None:
+            return cls(n, values, lt, lt.copy(), le, le.copy())
+        # Few distinct values: from_sorted keeps all of them when they fit.
+        dv = b.distinct_values()
+        if dv is not None and dv[0].size <= k + 1:
+            return cls.from_buckets(b, k, dv)
         return cls(n, values, lt, lt.copy(), le, le.copy())
 
     # -- queries ------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 A stored reference profile keeps a :class:`~hindsight.data.sketch.QuantileSummary`, so
 its CDF is known exactly at the knots (exact profiles) or within stated bounds. Against
-a sorted current sample (exact everywhere) or another summary, the KS distance is then
-bracketed: ``low`` is the largest gap that must exist at some evaluated point; ``high``
+a raw current sample or another summary, the KS distance is then
+bracketed (the current CDF is exact at the knots): ``low`` is the largest gap that must exist at some evaluated point; ``high``
 is the largest gap that could exist anywhere between two knots. Decisions use ``low``
 (conservative); reports carry both.
 """
@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hindsight.data.buckets import Buckets
 from hindsight.data.sketch import QuantileSummary
 
-__all__ = ["KSBounds", "ks_bounds_sorted", "ks_bounds_summaries"]
+__all__ = ["KSBounds", "ks_bounds_sample", "ks_bounds_summaries"]
 
 
 @dataclass(frozen=True)
@@ -32,12 +33,12 @@ def _gap(a_lo: np.ndarray, a_hi: np.ndarray, b_lo: np.ndarray, b_hi: np.ndarray)
     return np.maximum(np.maximum(a_lo - b_hi, b_lo - a_hi), 0.0)
 
 
-def ks_bounds_sorted(ref: QuantileSummary, cur: np.ndarray) -> KSBounds:
-    """Bounds on the KS distance between a summarised reference and a sorted current sample."""
-    n, m = ref.n, cur.size
+def ks_bounds_sample(ref: QuantileSummary, cur: Buckets) -> KSBounds:
+    """Bounds on the KS distance between a summarised reference and a raw current sample."""
+    n, m = ref.n, cur.n
     v = ref.values
-    cur_le = np.searchsorted(cur, v, side="right") / m
-    cur_lt = np.searchsorted(cur, v, side="left") / m
+    le, lt = cur.count_both(v)
+    cur_le, cur_lt = le / m, lt / m
     le_lo, le_hi = ref.le_lo / n, ref.le_hi / n
     lt_lo, lt_hi = ref.lt_lo / n, ref.lt_hi / n
     low = max(

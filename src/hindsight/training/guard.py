@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from hindsight.errors import ConfigError
 from hindsight._validation import Interval, Options, validate_params
+from hindsight.errors import ConfigError
 from hindsight.training.detectors import Detector, default_detectors
 from hindsight.training.reporting import GuardReporter
 from hindsight.training.resources import ResourceMonitor

@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from hindsight.errors import ConfigError
 from hindsight._validation import Interval, validate_params
+from hindsight.errors import ConfigError
 
 __all__ = ["ResourceMonitor", "ResourceSample"]
 

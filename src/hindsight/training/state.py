@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from hindsight.errors import DataQualityError
 from hindsight._validation import Interval, validate_params
+from hindsight.errors import DataQualityError
 
 __all__ = ["TrainingState"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from hindsight.errors import ConfigError
 from hindsight._validation import Interval
+from hindsight.errors import ConfigError
 from hindsight.training.detectors.base import Detector
 from hindsight.training.state import TrainingState
 from hindsight.training.symptom import Severity, Symptom

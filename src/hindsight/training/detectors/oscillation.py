@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
-from hindsight.training._stats import median
 from hindsight._validation import Interval
+from hindsight.training._stats import median
 from hindsight.training.detectors.base import Detector
 from hindsight.training.state import TrainingState
 from hindsight.training.symptom import Severity, Symptom

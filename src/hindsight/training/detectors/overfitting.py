@@ -7,8 +7,8 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from hindsight.training._stats import ls_fit
 from hindsight._validation import Interval
+from hindsight.training._stats import ls_fit
 from hindsight.training.detectors.base import Detector
 from hindsight.training.state import TrainingState
 from hindsight.training.symptom import Severity, Symptom

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from hindsight.errors import ConfigError
 from hindsight._validation import Interval, Options, validate_params
+from hindsight.errors import ConfigError
 from hindsight.training.guard import TrainingGuard, Verdict
 from hindsight.training.integrations.torch import StepSignals, TorchWatch
 

@@ -40,8 +40,8 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
-from hindsight.errors import ConfigError, DataQualityError
 from hindsight._validation import Interval, validate_params
+from hindsight.errors import ConfigError, DataQualityError
 from hindsight.training.guard import TrainingGuard, Verdict
 
 __all__ = ["DEAD_ACTIVATIONS", "SATURATING_ACTIVATIONS", "StepSignals", "TorchWatch", "watch"]
