@@ -18,6 +18,11 @@ PACKAGES = [
     "hindsight.api",
     "hindsight.alerts",
     "hindsight.training",
+    "hindsight.data",
+    "hindsight.data.checks",
+    "hindsight.drift",
+    "hindsight.drift.stattests",
+    "hindsight.drift.streaming",
 ]
 
 
