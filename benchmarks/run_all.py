@@ -23,6 +23,8 @@ SCRIPTS = (
     "diagnose_accuracy.py",
     "bench_guard_overhead.py",
     "training_faults/run.py",
+    "drift/streaming.py",
+    "drift/run.py",
 )
 DIAGNOSE_TARGET = 0.90
 

@@ -22,7 +22,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -30,6 +30,7 @@ __all__ = ["BUCKET_BITS", "Buckets", "Grid", "float_keys", "grid_for", "ks_stati
 
 BUCKET_BITS = 18
 _SIGN = np.uint64(1 << 63)
+_PAD = np.uint64(1 << 52)  # one binade of float64 keys
 
 
 def float_keys(x: np.ndarray) -> np.ndarray:
@@ -46,7 +47,7 @@ def float_keys(x: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Grid:
-    """Where bucket boundaries fall: keys of magnitudes below ``floor`` share one bucket.
+    """Where bucket boundaries fall: keys of magnitudes below ``floor`` share one key.
 
     Without the collapse, a column crossing zero would spend most buckets on the
     thousand binades between 1e-308 and its smallest real magnitudes.
@@ -57,15 +58,29 @@ class Grid:
     kmin: np.uint64  # smallest mapped key
     shift: int
 
+    def unmapped(self, k: np.ndarray) -> np.ndarray:
+        """The smallest float whose mapped key is ``k`` (the inverse of :meth:`mapped`)."""
+        k = np.asarray(k, dtype=np.uint64)
+        if self.gap:
+            k = np.where(k > self.k_lo + _PAD, k + (self.gap - _PAD - _PAD), k)
+        bits = np.where(k >= _SIGN, k ^ _SIGN, ~k)
+        return bits.view(np.float64)
+
     def mapped(self, x: np.ndarray) -> np.ndarray:
         """Monotone (non-decreasing) keys with the near-zero gap collapsed."""
         k = float_keys(x)
         if self.gap == 0:
             return k
-        high = k >= self.k_lo + self.gap
-        shifted = k - self.gap
-        np.minimum(k, self.k_lo, out=k)
-        np.copyto(k, shifted, where=high)
+        # max(min(k, C), k - G), with k - G saturating at 0: monotone, so buckets stay
+        # contiguous ranges of values. -floor and below keep their keys; (-floor, floor)
+        # lands on at most two binades of keys; floor and above follow, so values either
+        # side of the gap are a binade (wider than any bucket) apart. Plain ufuncs, in place.
+        c = self.k_lo + _PAD
+        g = self.gap - _PAD - _PAD
+        low = np.minimum(k, c)
+        np.maximum(k, g, out=k)
+        k -= g
+        np.maximum(k, low, out=k)
         return k
 
 
@@ -96,6 +111,8 @@ class Buckets:
     bucket: np.ndarray  # intp bucket of each value
     cum: np.ndarray  # cum[j] = #{values in buckets < j}, length n_buckets + 1
     grid: Grid
+    #: Members gathered by :meth:`prepare`: (wanted-bucket mask, sorted values, before).
+    prepared: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def build(cls, x: np.ndarray, grid: Grid | None = None) -> Buckets:
@@ -129,17 +146,57 @@ class Buckets:
         last = self.cum.size - 1
         return np.where(below, -1, np.minimum(b, last))
 
+    def prepare(self, t: np.ndarray) -> None:
+        """Gather once the values that queries at ``t`` (or any subset of them) will need.
+
+        Each gather is a pass over the whole sample; callers that ask several questions
+        about the same points (a KS bound, then a histogram) pay for it once.
+        """
+        b = self.bucket_of(np.asarray(t, dtype=np.float64))
+        nb = self.cum.size - 1
+        wanted = np.zeros(nb + 1, dtype=bool)
+        wanted[b[(b >= 0) & (b < nb)]] = True
+        values, before = self._gather(wanted)
+        self.prepared.update(wanted=wanted, values=values, before=before)
+
     def _members(self, buckets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Sorted values of the given buckets, and for every bucket how many of them precede it."""
         nb = self.cum.size - 1
-        wanted = np.zeros(nb + 1, dtype=bool)
         inside = buckets[(buckets >= 0) & (buckets < nb)]
+        ready = self.prepared.get("wanted")
+        if ready is not None and bool(ready[inside].all()):
+            return self.prepared["values"], self.prepared["before"]
+        wanted = np.zeros(nb + 1, dtype=bool)
         wanted[inside] = True
+        return self._gather(wanted)
+
+    def _gather(self, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        nb = self.cum.size - 1
         values = np.sort(self.x[wanted[self.bucket]])
         sel_counts = np.where(wanted[:nb], np.diff(self.cum), 0)
         before = np.zeros(nb + 1, dtype=np.int64)
         np.cumsum(sel_counts, out=before[1:])
         return values, before
+
+    def count_bounds(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds on ``#{x <= t}`` and ``#{x < t}`` from bucket counts alone (no pass over x).
+
+        Both counts lie between the values before and after ``t``'s bucket; the width is
+        that bucket's count, a tiny share of the sample.
+        """
+        t = np.asarray(t, dtype=np.float64)
+        b = self.bucket_of(t)
+        nb = self.cum.size - 1
+        bc = np.clip(b, 0, nb - 1)
+        lo = np.where(b < 0, 0, np.where(b >= nb, self.n, self.cum[bc]))
+        hi = np.where(b < 0, 0, np.where(b >= nb, self.n, self.cum[bc + 1]))
+        return lo.astype(np.int64), hi.astype(np.int64)
+
+    def lower_edges(self, buckets: np.ndarray) -> np.ndarray:
+        """The smallest float each bucket can hold (exact: every value below is in an earlier bucket)."""
+        g = self.grid
+        keys = g.kmin + (np.asarray(buckets, dtype=np.uint64) << np.uint64(g.shift))
+        return g.unmapped(keys)
 
     def count_le(self, t: np.ndarray, *, strict: bool = False) -> np.ndarray:
         """Exact ``#{x <= t}`` (or ``#{x < t}``) for each query."""

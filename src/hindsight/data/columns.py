@@ -262,6 +262,15 @@ def _to_numpy(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return col.to_numpy(zero_copy_only=False)
 
 
+def _sum_sq_dev(x: np.ndarray, mean: float, chunk: int = 1 << 16) -> float:
+    """Sum of squared deviations from ``mean``, in chunks (no copy of the column)."""
+    total = 0.0
+    for i in range(0, x.size, chunk):
+        d = x[i : i + chunk] - mean
+        total += float(np.dot(d, d))
+    return total
+
+
 def numeric_profile(
     name: str,
     column: pa.ChunkedArray | pa.Array,
@@ -272,12 +281,15 @@ def numeric_profile(
     values: tuple[np.ndarray, int] | None = None,
     grid: Grid | None = None,
     sketch_distinct: bool = True,
+    exact_quantiles: bool = True,
 ) -> tuple[NumericColumnProfile, Buckets]:
     """The profile of a numeric/datetime column and its finite values, bucketed.
 
     ``values`` (from :func:`numeric_values`) and ``grid`` let a caller that compares two
     columns read them once and bucket both on one grid. ``sketch_distinct=False`` skips
-    hashing a continuous column for its distinct count (``n_distinct`` is then NaN).
+    hashing a continuous column for its distinct count (``n_distinct`` is then NaN);
+    ``exact_quantiles=False`` reads the quantile summary off the bucket counts (bounded,
+    no pass over the values) unless the column has few distinct values.
     """
     raw, nulls = values if values is not None else numeric_values(column, kind)
     finite = np.isfinite(raw)
@@ -290,8 +302,7 @@ def numeric_profile(
     if x.size:
         distinct_values = buckets.distinct_values()
         mean = float(x.mean())
-        dev = x - mean
-        m2 = float(np.dot(dev, dev))
+        m2 = _sum_sq_dev(x, mean)
         if distinct_values is not None:
             uniq = distinct_values[0]
             integer_valued = bool(np.all(uniq == np.round(uniq)))
@@ -321,7 +332,11 @@ def numeric_profile(
         mean=mean,
         m2=m2,
         integer_valued=integer_valued,
-        summary=QuantileSummary.from_buckets(buckets, k, distinct_values),
+        summary=(
+            QuantileSummary.from_buckets(buckets, k, distinct_values)
+            if exact_quantiles or x.size == 0
+            else QuantileSummary.from_bucket_counts(buckets, k, lo, hi, distinct_values)
+        ),
         distinct=(
             DistinctSketch.from_hashes(hashes, distinct_k)
             if hashes is not None

@@ -12,6 +12,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -124,15 +125,17 @@ class DatasetProfile:
             "columns": [col.to_dict() for col in self.columns.values()],
         }
 
+    def _canonical(self) -> str:
+        return _canonical_json(self.to_dict())
+
     def to_bytes(self) -> bytes:
         """Compressed, canonical bytes: the same data always gives the same bytes."""
-        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
-        return zlib.compress(text.encode("utf-8"), 6)
+        return zlib.compress(self._canonical().encode("utf-8"), 6)
 
-    @property
+    @functools.cached_property
     def digest(self) -> str:
-        """SHA-256 of :meth:`to_bytes`, for telling references apart."""
-        return hashlib.sha256(self.to_bytes()).hexdigest()
+        """SHA-256 of the canonical JSON form, for telling references apart."""
+        return hashlib.sha256(self._canonical().encode("utf-8")).hexdigest()
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> DatasetProfile:
@@ -160,7 +163,10 @@ class DatasetProfile:
             payload = json.loads(text)
         except (zlib.error, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise DataError(f"Could not read the profile: the bytes are damaged ({exc}).") from exc
-        return cls.from_dict(payload)
+        prof = cls.from_dict(payload)
+        if _canonical_json(payload) == text:  # written canonically: the digest is known
+            prof.__dict__["digest"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return prof
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the profile to a file (conventionally ``*.hsprof``); returns the path."""
@@ -217,6 +223,10 @@ class DatasetProfile:
         }
 
 
+def _canonical_json(d: Mapping[str, Any]) -> str:
+    return json.dumps(d, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
 def profile_column(
     name: str,
     column: pa.ChunkedArray | pa.Array,
@@ -225,6 +235,7 @@ def profile_column(
     values: tuple[np.ndarray, int] | None = None,
     grid: Grid | None = None,
     sketch_distinct: bool = True,
+    exact_quantiles: bool = True,
 ) -> tuple[ColumnProfile | None, Buckets | None]:
     """One column's profile (``None`` if its type is unsupported) and, if numeric, its
     finite values bucketed (on ``grid`` when given)."""
@@ -241,6 +252,7 @@ def profile_column(
             values=values,
             grid=grid,
             sketch_distinct=sketch_distinct,
+            exact_quantiles=exact_quantiles,
         )
     cat = categorical_profile(
         name,

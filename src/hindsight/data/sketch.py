@@ -183,6 +183,37 @@ class QuantileSummary:
             return cls.from_buckets(b, k, dv)
         return cls(n, values, lt, lt.copy(), le, le.copy())
 
+    @classmethod
+    def from_bucket_counts(
+        cls, b: Buckets, k: int, lo: float, hi: float, distinct: tuple[np.ndarray, np.ndarray] | None
+    ) -> QuantileSummary:
+        """A bounded summary read off the bucket counts alone (no pass over the values).
+
+        Knots are bucket boundaries, where ``#{x < v}`` is exact and ``#{x <= v}`` is
+        within the bucket's count; the first and last knots are the exact extremes.
+        Exact instead when the column has at most ``k + 1`` distinct values.
+        """
+        n = b.n
+        if n == 0 or (distinct is not None and distinct[0].size <= k + 1):
+            return cls.from_buckets(b, k, distinct)
+        targets = np.linspace(0, n - 1, k + 1)
+        j = np.unique(np.searchsorted(b.cum, targets, side="right") - 1)
+        edges = b.lower_edges(j)
+        inside = (edges > lo) & (edges < hi)  # a bucket's edge can lie below the minimum
+        j, edges = j[inside], edges[inside]
+        lt = b.cum[j].astype(np.int64)
+        le_hi = b.cum[j + 1].astype(np.int64)
+        first_hi = int(b.cum[int(b.bucket_of(np.array([lo]))[0]) + 1])
+        last_lo = int(b.cum[int(b.bucket_of(np.array([hi]))[0])])
+        values = np.concatenate([[lo], edges, [hi]])
+        lt_lo = np.concatenate([[0], lt, [last_lo]]).astype(np.int64)
+        lt_hi = np.concatenate([[0], lt, [n - 1]]).astype(np.int64)
+        le_lo = np.concatenate([[1], lt, [n]]).astype(np.int64)
+        le_hi = np.concatenate([[first_hi], le_hi, [n]]).astype(np.int64)
+        if hi == lo:  # one value
+            return cls(n, values[:1], lt_lo[:1], lt_lo[:1].copy(), np.array([n]), np.array([n]))
+        return cls(n, values, lt_lo, lt_hi, le_lo, le_hi)
+
     # -- queries ------------------------------------------------------------------
     @property
     def exact(self) -> bool:

@@ -230,23 +230,31 @@ def _ks_null_level(n: int, m: int) -> float:
     return float(special.kolmogi(0.001) / np.sqrt(n * m / (n + m)))
 
 
+def _plot_range(rp: NumericColumnProfile, cp: NumericColumnProfile) -> tuple[float, float]:
+    lo = float(min(rp.summary.quantiles([0.005])[0], cp.summary.quantiles([0.005])[0]))
+    hi = float(max(rp.summary.quantiles([0.995])[0], cp.summary.quantiles([0.995])[0]))
+    if not hi > lo:
+        lo, hi = min(rp.min, cp.min), max(rp.max, cp.max)
+    return lo, hi
+
+
 def _numeric_plot(
     rp: NumericColumnProfile, cp: NumericColumnProfile, ref: Side | None = None, cur: Side | None = None
 ) -> dict[str, Any]:
     """Shares of both samples on shared bins between their 0.5th and 99.5th percentiles.
 
-    Raw samples are counted exactly; a profile's counts are within its rank error.
+    Raw data on both sides is counted exactly; against a profile, the current side is
+    counted to the bucket (within a share of about 1e-5) and the profile's side within
+    its rank error.
     """
-    lo = float(min(rp.summary.quantiles([0.005])[0], cp.summary.quantiles([0.005])[0]))
-    hi = float(max(rp.summary.quantiles([0.995])[0], cp.summary.quantiles([0.995])[0]))
-    if not hi > lo:
-        lo, hi = min(rp.min, cp.min), max(rp.max, cp.max)
+    lo, hi = _plot_range(rp, cp)
     if not hi > lo:
         return {"type": "histogram", "edges": [lo, lo], "reference": [1.0], "current": [1.0]}
     edges = np.linspace(lo, hi, _PLOT_BINS + 1)
     # Outer bins take everything beyond the plotted range so shares sum to one.
-    ref_counts = _bin_counts(rp, ref, edges[1:-1])
-    cur_counts = _bin_counts(cp, cur, edges[1:-1])
+    exact = ref is not None and cur is not None and ref.buckets is not None and cur.buckets is not None
+    ref_counts = _bin_counts(rp, ref, edges[1:-1], exact)
+    cur_counts = _bin_counts(cp, cur, edges[1:-1], exact)
     return {
         "type": "histogram",
         "edges": [round(float(e), 12) for e in edges],
@@ -255,10 +263,17 @@ def _numeric_plot(
     }
 
 
-def _bin_counts(prof: NumericColumnProfile, side: Side | None, inner: np.ndarray) -> np.ndarray:
+def _bin_counts(
+    prof: NumericColumnProfile, side: Side | None, inner: np.ndarray, exact: bool
+) -> np.ndarray:
     if side is not None and side.buckets is not None:
-        cum = np.concatenate([[0], side.buckets.count_le(inner), [side.buckets.n]])
-        return np.diff(cum).astype(np.float64)
+        b = side.buckets
+        if exact:
+            at = b.count_le(inner)
+        else:
+            lo, hi = b.count_bounds(inner)
+            at = (lo + hi) // 2
+        return np.diff(np.concatenate([[0], at, [b.n]])).astype(np.float64)
     counts, _ = prof.summary.bin_counts(inner)
     return counts
 
@@ -270,8 +285,15 @@ def _discrete(name: str, ref: Side, cur: Side, settings: DriftSettings) -> Colum
     values = rp.summary.values
     ref_counts = (rp.summary.le_lo - rp.summary.lt_lo).astype(np.float64)
     if cur.buckets is not None:
-        le, lt = cur.buckets.count_both(values)
-        cur_counts = (le - lt).astype(np.float64)
+        dv = cur.buckets.distinct_values()
+        if dv is not None:  # counts per value straight from the buckets, no pass over x
+            cur_values, per_value = dv
+            at = np.clip(np.searchsorted(cur_values, values), 0, max(cur_values.size - 1, 0))
+            hit = cur_values[at] == values if cur_values.size else np.zeros(values.size, bool)
+            cur_counts = np.where(hit, per_value[at] if per_value.size else 0, 0).astype(np.float64)
+        else:
+            le, lt = cur.buckets.count_both(values)
+            cur_counts = (le - lt).astype(np.float64)
     else:
         le_lo, le_hi = cp.summary.rank_bounds(values)
         lt_lo, lt_hi = cp.summary.rank_bounds(values, strict=True)

@@ -1,0 +1,73 @@
+"""NannyML ``UnivariateDriftCalculator`` with its default methods, chunking and thresholds.
+
+Configuration: ``UnivariateDriftCalculator(column_names=<all 25 columns>)`` and nothing
+else: the default methods are ``jensen_shannon`` for continuous and for categorical
+columns (NannyML decides which is which), the default chunker splits each data set into
+10 chunks, and the default threshold of each method is the reference chunks' mean +/- 3
+standard deviations of the chunk-level statistic. A column is flagged when any of its 10
+analysis chunks raises an alert (NannyML's alert count per column > 0; the counts are
+reported). Timed: ``fit(reference)``, ``calculate(current)`` and reading the alerts.
+Data: pandas DataFrames made before the clock starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from typing import Any
+
+from _harness import PeakMeter, baseline, head, main, measured, warm_up
+
+
+def compute(ref: Any, cur: Any) -> tuple[list[str], dict[str, Any]]:
+    import nannyml
+
+    columns = list(ref.columns)
+    calc = nannyml.UnivariateDriftCalculator(column_names=columns)
+    calc.fit(ref)
+    frame = calc.calculate(cur).filter(period="analysis").to_df()
+    flagged, methods, alert_counts, chunks = [], {}, {}, 0
+    for col in columns:
+        for method in frame[col].columns.get_level_values(0).unique():
+            methods[col] = method
+            alerts = frame[(col, method, "alert")].astype(bool)
+            chunks = len(alerts)
+            alert_counts[col] = int(alerts.sum())
+            if alert_counts[col]:
+                flagged.append(col)
+    return flagged, {
+        "methods": methods, "analysis_chunks": chunks, "alerting_chunks": alert_counts,
+        "categorical": sorted(getattr(calc, "categorical_column_names", []) or []),
+    }
+
+
+def body(args: argparse.Namespace) -> dict[str, Any]:
+    os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
+    t0 = time.perf_counter()
+    import nannyml
+    import pyarrow.parquet as pq
+
+    import_s = time.perf_counter() - t0
+    warm_s = warm_up(lambda: compute(head(args.ref).to_pandas(), head(args.cur).to_pandas()))
+    base = baseline()
+    ref_t, cur_t = pq.read_table(args.ref), pq.read_table(args.cur)
+    data_bytes = ref_t.nbytes + cur_t.nbytes
+    ref, cur = ref_t.to_pandas(), cur_t.to_pandas()
+    del ref_t, cur_t
+    pandas_bytes = int(ref.memory_usage(deep=True).sum() + cur.memory_usage(deep=True).sum())
+
+    with PeakMeter() as meter:
+        flagged, extra = compute(ref, cur)
+    return measured(
+        meter, base, data_bytes, flagged,
+        version=nannyml.__version__, import_seconds=import_s, warm_up_seconds=warm_s,
+        pandas_bytes=pandas_bytes,
+        config="UnivariateDriftCalculator(column_names=all), default methods/chunker/"
+               "thresholds; flagged if any analysis chunk alerts",
+        **extra,
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(body))
