@@ -31,18 +31,26 @@ __all__ = ["BUCKET_BITS", "Buckets", "Grid", "float_keys", "grid_for", "ks_stati
 BUCKET_BITS = 18
 _SIGN = np.uint64(1 << 63)
 _PAD = np.uint64(1 << 52)  # one binade of float64 keys
+_CHUNK = 1 << 15
 
 
 def float_keys(x: np.ndarray) -> np.ndarray:
     """Unsigned 64-bit keys that order like the float64 values (``-0.0`` as ``0.0``)."""
-    u = (np.asarray(x, dtype=np.float64) + 0.0).view(np.uint64)  # a copy: safe to modify
+    x = np.asarray(x, dtype=np.float64)
+    out = np.empty(x.shape, dtype=np.uint64)
+    float_keys_into(x, out)
+    return out
+
+
+def float_keys_into(x: np.ndarray, out: np.ndarray) -> None:
+    """:func:`float_keys` written into ``out`` (uint64, same shape)."""
+    np.add(x, 0.0, out=out.view(np.float64))  # turns -0.0 into 0.0
     # Negative floats: flip every bit; non-negative: set the sign bit.
-    flip = u >> np.uint64(63)
+    flip = out >> np.uint64(63)
     with np.errstate(over="ignore"):
         np.negative(flip, out=flip)
     flip |= _SIGN
-    u ^= flip
-    return u
+    out ^= flip
 
 
 @dataclass(frozen=True)
@@ -68,36 +76,55 @@ class Grid:
 
     def mapped(self, x: np.ndarray) -> np.ndarray:
         """Monotone (non-decreasing) keys with the near-zero gap collapsed."""
-        k = float_keys(x)
+        out = np.empty(np.shape(x), dtype=np.uint64)
+        self.mapped_into(np.asarray(x, dtype=np.float64), out)
+        return out
+
+    def mapped_into(self, x: np.ndarray, out: np.ndarray) -> None:
+        """:meth:`mapped`, written into ``out`` (uint64, same length as ``x``)."""
+        float_keys_into(x, out)
         if self.gap == 0:
-            return k
+            return
         # max(min(k, C), k - G), with k - G saturating at 0: monotone, so buckets stay
         # contiguous ranges of values. -floor and below keep their keys; (-floor, floor)
         # lands on at most two binades of keys; floor and above follow, so values either
         # side of the gap are a binade (wider than any bucket) apart. Plain ufuncs, in place.
         c = self.k_lo + _PAD
         g = self.gap - _PAD - _PAD
-        low = np.minimum(k, c)
-        np.maximum(k, g, out=k)
-        k -= g
-        np.maximum(k, low, out=k)
-        return k
+        low = np.minimum(out, c)
+        np.maximum(out, g, out=out)
+        out -= g
+        np.maximum(out, low, out=out)
 
 
-def grid_for(samples: Sequence[np.ndarray]) -> Grid:
-    """A bucket grid covering every value of ``samples`` (deterministic)."""
-    live = [s if np.isfinite(s).all() else s[np.isfinite(s)] for s in samples]
+def grid_for(
+    samples: Sequence[np.ndarray], *, bounds: tuple[float, float] | None = None
+) -> Grid:
+    """A bucket grid covering every value of ``samples`` (deterministic).
+
+    ``bounds`` (min, max) says the samples are finite with those extremes, which saves
+    two passes over them.
+    """
+    if bounds is None:
+        live = [s if np.isfinite(s).all() else s[np.isfinite(s)] for s in samples]
+    else:
+        live = list(samples)
     live = [s for s in live if s.size]
     if not live:
         return Grid(np.uint64(0), np.uint64(0), np.uint64(0), 0)
-    lo = min(float(s.min()) for s in live)
-    hi = max(float(s.max()) for s in live)
+    if bounds is None:
+        lo = min(float(s.min()) for s in live)
+        hi = max(float(s.max()) for s in live)
+    else:
+        lo, hi = bounds
     # The 0.1 % quantile of non-zero magnitudes, from a strided subsample.
     sub = np.concatenate([np.abs(s[:: max(1, s.size // 20_000)]) for s in live])
     sub = sub[sub > 0]
     floor = float(np.quantile(sub, 0.001)) if sub.size else 1.0
     k_lo, k_hi = float_keys(np.array([-floor, floor]))
-    grid = Grid(k_lo, np.uint64(k_hi - k_lo), np.uint64(0), 0)
+    # A gap narrower than the padding around it is not worth collapsing.
+    gap = np.uint64(k_hi - k_lo) if k_hi - k_lo > 4 * _PAD else np.uint64(0)
+    grid = Grid(k_lo, gap, np.uint64(0), 0)
     kmin, kmax = grid.mapped(np.array([lo, hi]))
     span = int(kmax - kmin)
     return Grid(k_lo, grid.gap, kmin, max(0, span.bit_length() - BUCKET_BITS))
@@ -120,9 +147,13 @@ class Buckets:
         g = grid if grid is not None else grid_for([x])
         if x.size == 0:
             return cls(x, np.zeros(0, np.intp), np.zeros(2, np.int64), g)
-        keys = g.mapped(x)  # a fresh array: shift it in place into bucket numbers
-        keys -= g.kmin
-        keys >>= np.uint64(g.shift)
+        keys = np.empty(x.size, dtype=np.uint64)
+        # In cache-sized chunks: every temporary stays in L2, about twice as fast.
+        for i in range(0, x.size, _CHUNK):
+            part = keys[i : i + _CHUNK]
+            g.mapped_into(x[i : i + _CHUNK], part)
+            part -= g.kmin
+            part >>= np.uint64(g.shift)
         bucket = keys.view(np.int64)
         counts = np.bincount(bucket, minlength=(1 << BUCKET_BITS) + 1)
         cum = np.zeros(counts.size + 1, dtype=np.int64)

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hindsight.data.buckets import Buckets, Grid
+from hindsight.data.buckets import Buckets, Grid, grid_for
 from hindsight.data.sketch import DistinctSketch, QuantileSummary, hash_floats, hash_strings
 from hindsight.errors import DataError
 
@@ -263,11 +263,15 @@ def _to_numpy(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 
 def _sum_sq_dev(x: np.ndarray, mean: float, chunk: int = 1 << 16) -> float:
-    """Sum of squared deviations from ``mean``, in chunks (no copy of the column)."""
+    """Sum of squared deviations from ``mean``, in chunks (no copy of the column).
+
+    Plain ufuncs, not ``np.dot``: BLAS called from several threads at once can stall.
+    """
     total = 0.0
     for i in range(0, x.size, chunk):
         d = x[i : i + chunk] - mean
-        total += float(np.dot(d, d))
+        np.square(d, out=d)
+        total += float(d.sum())
     return total
 
 
@@ -297,7 +301,11 @@ def numeric_profile(
     n_nan = int(np.count_nonzero(np.isnan(raw))) if n_finite < raw.size else 0
     n_inf = int(raw.size - n_finite - n_nan)
     x = raw[finite] if n_finite < raw.size else raw
-    buckets = Buckets.build(x, grid)
+    if x.size:
+        lo, hi = float(x.min()), float(x.max())
+    else:
+        lo, hi = float("nan"), float("nan")
+    buckets = Buckets.build(x, grid if grid is not None else grid_for([x], bounds=(lo, hi)))
     hashes: np.ndarray | None
     if x.size:
         distinct_values = buckets.distinct_values()
@@ -313,10 +321,9 @@ def numeric_profile(
                 np.all(x == np.round(x))
             )
             hashes = hash_floats(x) if sketch_distinct else None
-        lo, hi = float(x.min()), float(x.max())
     else:
         distinct_values = None
-        mean, m2, lo, hi = float("nan"), 0.0, float("nan"), float("nan")
+        mean, m2 = float("nan"), 0.0
         integer_valued = False
         hashes = np.zeros(0, dtype=np.uint64)
     profile = NumericColumnProfile(
