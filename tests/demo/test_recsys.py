@@ -180,10 +180,15 @@ def test_matrix_factorization_fails_on_new_users_only(mf_metrics: dict[str, floa
     assert 0.0 < mf_metrics["coverage"] <= 1.0
 
 
-def test_deep_is_accurate_but_slow(deep_metrics: dict[str, float]) -> None:
+def test_deep_is_accurate_but_slow(
+    deep_metrics: dict[str, float], hybrid_metrics: dict[str, float]
+) -> None:
     assert deep_metrics["ctr"] >= CTR_TARGET + CTR_MARGIN
     assert deep_metrics["ctr_new_users"] >= CTR_NEW_USERS_TARGET + CTR_MARGIN
-    assert deep_metrics["latency_p99_ms"] >= 2 * LATENCY_P99_MS_TARGET
+    # Wall time varies with the machine: the demo needs the criterion missed, and the
+    # deep model far slower than the hybrid, not an absolute number.
+    assert deep_metrics["latency_p99_ms"] > LATENCY_P99_MS_TARGET
+    assert deep_metrics["latency_p99_ms"] >= 5 * hybrid_metrics["latency_p99_ms"]
 
 
 def test_hybrid_meets_every_criterion(hybrid_metrics: dict[str, float]) -> None:
