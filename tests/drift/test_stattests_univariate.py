@@ -39,7 +39,7 @@ from hindsight.drift.stattests import (
     ZTest,
 )
 from hindsight.drift.stattests.anderson import _MIDRANK, P_VALUE_RANGE, anderson_variance
-from hindsight.drift.stattests.psi import distribution_counts
+from hindsight.drift.stattests.binned import distribution_counts
 from hindsight.errors import DriftError
 
 EXACT = 1e-9

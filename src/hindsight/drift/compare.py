@@ -145,6 +145,35 @@ class ColumnDrift:
         }
 
 
+def _finding(
+    name: str,
+    rp: ColumnProfile,
+    cp: ColumnProfile,
+    test: tuple[str, float, float | None],
+    effect: tuple[str, float, float | None],
+    sizes: tuple[int, int],
+    details: dict[str, Any],
+    plot: dict[str, Any],
+) -> ColumnDrift:
+    """A finding from ``(test, statistic, p)``, ``(effect name, size, threshold)``, sizes."""
+    return ColumnDrift(
+        column=name,
+        kind=rp.kind,
+        test=test[0],
+        statistic=test[1],
+        p_value=test[2],
+        effect_name=effect[0],
+        effect_size=effect[1],
+        effect_threshold=effect[2],
+        n_reference=sizes[0],
+        n_current=sizes[1],
+        reference_null_rate=rp.null_rate,
+        current_null_rate=cp.null_rate,
+        details=details,
+        plot=plot,
+    )
+
+
 def compare_column(name: str, ref: Side, cur: Side, settings: DriftSettings) -> ColumnDrift:
     """The drift finding of one column present on both sides."""
     rp, cp = ref.profile, cur.profile
@@ -203,21 +232,9 @@ def _numeric(name: str, ref: Side, cur: Side, settings: DriftSettings) -> Column
         threshold = max(settings.min_effect.get("ks_distance", 0.0), null_level)
         details["null_level"] = null_level
     details["mean_shift_in_sd"] = (cp.mean - rp.mean) / rp.std if rp.std > 0 else None
-    return ColumnDrift(
-        column=name,
-        kind=rp.kind,
-        test="ks",
-        statistic=d,
-        p_value=p,
-        effect_name="ks_distance",
-        effect_size=d,
-        effect_threshold=threshold,
-        n_reference=n,
-        n_current=m,
-        reference_null_rate=rp.null_rate,
-        current_null_rate=cp.null_rate,
-        details=details,
-        plot=_numeric_plot(rp, cp, ref, cur),
+    return _finding(
+        name, rp, cp, ("ks", d, p), ("ks_distance", d, threshold), (n, m), details,
+        _numeric_plot(rp, cp, ref, cur),
     )
 
 
@@ -352,21 +369,9 @@ def _categorical(
         null_level = _js_null_level(ref_c, n, m, settings)
         threshold = max(settings.min_effect.get("jensen_shannon", 0.0), null_level)
         details["null_level"] = null_level
-    return ColumnDrift(
-        column=name,
-        kind=rp.kind,
-        test="chi_square",
-        statistic=stat,
-        p_value=p,
-        effect_name="jensen_shannon",
-        effect_size=effect,
-        effect_threshold=threshold,
-        n_reference=n,
-        n_current=m,
-        reference_null_rate=rp.null_rate,
-        current_null_rate=cp.null_rate,
-        details=details,
-        plot=_category_plot(labels, ref_c / n, cur_c / m),
+    return _finding(
+        name, rp, cp, ("chi_square", stat, p), ("jensen_shannon", effect, threshold), (n, m),
+        details, _category_plot(labels, ref_c / n, cur_c / m),
     )
 
 
@@ -427,23 +432,21 @@ def _override(name: str, ref: Side, cur: Side, test_name: str, settings: DriftSe
         else:
             result = test(ref.buckets.x, cur.buckets.x)
         plot = _numeric_plot(rp, cp, ref, cur)
-    drift = ColumnDrift(
-        column=name,
-        kind=rp.kind,
-        test=result.test,
-        statistic=result.statistic,
-        p_value=result.p_value,
-        effect_name=str(result.details.get("effect", "effect_size")),
-        effect_size=result.effect_size,
-        effect_threshold=result.threshold if result.threshold_on == "effect_size" else None,
-        n_reference=rp.n,
-        n_current=cp.n,
-        reference_null_rate=rp.null_rate,
-        current_null_rate=cp.null_rate,
-        details={k: v for k, v in result.details.items() if k != "effect"},
-        plot=plot,
-        override=True,
+    drift = _finding(
+        name,
+        rp,
+        cp,
+        (result.test, result.statistic, result.p_value),
+        (
+            str(result.details.get("effect", "effect_size")),
+            result.effect_size,
+            result.threshold if result.threshold_on == "effect_size" else None,
+        ),
+        (rp.n, cp.n),
+        {k: v for k, v in result.details.items() if k != "effect"},
+        plot,
     )
+    drift.override = True
     drift.drifted = result.drifted
     drift.decided_by = result.threshold_on
     return drift

@@ -20,13 +20,11 @@ H = 0.1 matches a PSI of about 0.08, just under PSI's "moderate shift" cut-off o
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
-from hindsight._validation import Interval
-from hindsight.drift.stattests.base import DriftTest, register
-from hindsight.drift.stattests.psi import DEFAULT_BINS, distribution_counts, proportions
+from hindsight.drift.stattests.base import register
+from hindsight.drift.stattests.binned import BinnedDistance
 
 __all__ = ["Hellinger", "hellinger_distance"]
 
@@ -37,25 +35,12 @@ def hellinger_distance(p: np.ndarray, q: np.ndarray) -> float:
 
 
 @register
-class Hellinger(DriftTest):
+class Hellinger(BinnedDistance):
     """Hellinger distance; drift when it reaches ``threshold`` (default 0.1)."""
 
     name = "hellinger"
-    kinds = frozenset({"numeric", "categorical"})
-    has_p_value = False
     default_threshold = 0.1
-    threshold_on = "effect_size"
     effect_name = "hellinger_distance"
-    _constraints = {"bins": Interval(int, 2, None)}
 
-    bins: int
-
-    def __init__(self, threshold: float | None = None, *, bins: int = DEFAULT_BINS) -> None:
-        super().__init__(threshold, bins=bins)
-
-    def _compute(
-        self, reference: Any, current: Any
-    ) -> tuple[float, float | None, float, dict[str, Any]]:
-        counts, details = distribution_counts(reference, current, self.bins)
-        value = hellinger_distance(*proportions(counts))
-        return value, None, value, details
+    def distance(self, p: np.ndarray, q: np.ndarray) -> float:
+        return hellinger_distance(p, q)

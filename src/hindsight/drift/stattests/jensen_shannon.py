@@ -23,14 +23,12 @@ sampling noise alone stays near 0.04 for 2,000 rows in 10 bins.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 from scipy.special import rel_entr
 
-from hindsight._validation import Interval
-from hindsight.drift.stattests.base import DriftTest, register
-from hindsight.drift.stattests.psi import DEFAULT_BINS, distribution_counts, proportions
+from hindsight.drift.stattests.base import register
+from hindsight.drift.stattests.binned import BinnedDistance
 
 __all__ = ["JensenShannon", "jensen_shannon_distance"]
 
@@ -43,25 +41,12 @@ def jensen_shannon_distance(p: np.ndarray, q: np.ndarray) -> float:
 
 
 @register
-class JensenShannon(DriftTest):
+class JensenShannon(BinnedDistance):
     """Jensen-Shannon distance (base 2); drift when it reaches ``threshold`` (default 0.1)."""
 
     name = "jensen_shannon"
-    kinds = frozenset({"numeric", "categorical"})
-    has_p_value = False
     default_threshold = 0.1
-    threshold_on = "effect_size"
     effect_name = "jensen_shannon_distance"
-    _constraints = {"bins": Interval(int, 2, None)}
 
-    bins: int
-
-    def __init__(self, threshold: float | None = None, *, bins: int = DEFAULT_BINS) -> None:
-        super().__init__(threshold, bins=bins)
-
-    def _compute(
-        self, reference: Any, current: Any
-    ) -> tuple[float, float | None, float, dict[str, Any]]:
-        counts, details = distribution_counts(reference, current, self.bins)
-        value = jensen_shannon_distance(*proportions(counts))
-        return value, None, value, details
+    def distance(self, p: np.ndarray, q: np.ndarray) -> float:
+        return jensen_shannon_distance(p, q)

@@ -20,19 +20,11 @@ are about equal and PSI is their sum, so 0.05 matches PSI's usual cut-off of 0.1
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from scipy import stats
 
-from hindsight._validation import Interval
-from hindsight.drift.stattests.base import DriftTest, register
-from hindsight.drift.stattests.psi import (
-    DEFAULT_BINS,
-    DEFAULT_EPSILON,
-    distribution_counts,
-    proportions,
-)
+from hindsight.drift.stattests.base import register
+from hindsight.drift.stattests.binned import SmoothedBinnedDistance
 
 __all__ = ["KLDivergence", "kl_divergence"]
 
@@ -43,35 +35,12 @@ def kl_divergence(p: np.ndarray, q: np.ndarray, epsilon: float) -> float:
 
 
 @register
-class KLDivergence(DriftTest):
+class KLDivergence(SmoothedBinnedDistance):
     """KL divergence D(current || reference); drift when it reaches ``threshold`` (0.05)."""
 
     name = "kl_divergence"
-    kinds = frozenset({"numeric", "categorical"})
-    has_p_value = False
     default_threshold = 0.05
-    threshold_on = "effect_size"
     effect_name = "kl_divergence"
-    _constraints = {
-        "bins": Interval(int, 2, None),
-        "epsilon": Interval(float, 0.0, 1.0, closed="neither"),
-    }
 
-    bins: int
-    epsilon: float
-
-    def __init__(
-        self,
-        threshold: float | None = None,
-        *,
-        bins: int = DEFAULT_BINS,
-        epsilon: float = DEFAULT_EPSILON,
-    ) -> None:
-        super().__init__(threshold, bins=bins, epsilon=epsilon)
-
-    def _compute(
-        self, reference: Any, current: Any
-    ) -> tuple[float, float | None, float, dict[str, Any]]:
-        counts, details = distribution_counts(reference, current, self.bins)
-        value = kl_divergence(*proportions(counts), float(self.epsilon))
-        return value, None, value, {**details, "epsilon": float(self.epsilon)}
+    def distance(self, p: np.ndarray, q: np.ndarray) -> float:
+        return kl_divergence(p, q, float(self.epsilon))

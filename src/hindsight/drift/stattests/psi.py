@@ -22,51 +22,18 @@ binned distance (Jensen-Shannon, Hellinger, KL, total variation) shares.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from hindsight._validation import Interval
-from hindsight.drift.stattests.base import (
-    Counts,
-    DriftTest,
-    as_counts,
-    as_numeric,
-    quantile_bin_counts,
-    register,
+from hindsight.drift.stattests.base import register
+from hindsight.drift.stattests.binned import (
+    DEFAULT_BINS,
+    DEFAULT_EPSILON,
+    SmoothedBinnedDistance,
+    distribution_counts,
+    proportions,
 )
 
-__all__ = ["DEFAULT_BINS", "DEFAULT_EPSILON", "PSI", "distribution_counts", "proportions"]
-
-#: Number of quantile bins numeric samples are cut into (deciles, the usual PSI setting).
-DEFAULT_BINS = 10
-#: Smallest share a bin is given before taking logarithms (one row in ten thousand).
-DEFAULT_EPSILON = 1e-4
-
-_NUMERIC_KINDS = "iuf"  # signed/unsigned ints and floats; booleans are categories
-
-
-def distribution_counts(reference: Any, current: Any, bins: int) -> tuple[Counts, dict[str, Any]]:
-    """Aligned counts of both samples and how they were formed.
-
-    :class:`Counts` pass through (``current`` is then ignored); two numeric arrays (ints or
-    floats) are cut into ``bins`` bins at the reference's quantiles; anything else (strings,
-    booleans, objects) is counted per label.
-    """
-    if isinstance(reference, Counts):
-        return reference, {"binning": "counts", "n_bins": int(reference.reference.size)}
-    ref = np.asarray(reference)
-    cur = np.asarray(current)
-    if ref.dtype.kind in _NUMERIC_KINDS and cur.dtype.kind in _NUMERIC_KINDS:
-        counts = quantile_bin_counts(as_numeric(ref, "reference"), as_numeric(cur, "current"), bins)
-        return counts, {"binning": "reference_quantiles", "n_bins": int(counts.reference.size)}
-    counts = as_counts(ref, cur)
-    return counts, {"binning": "categories", "n_bins": int(counts.reference.size)}
-
-
-def proportions(counts: Counts) -> tuple[np.ndarray, np.ndarray]:
-    """The reference's and the current sample's share of each bin (each sums to 1)."""
-    return counts.reference / counts.n_reference, counts.current / counts.n_current
+__all__ = ["DEFAULT_BINS", "DEFAULT_EPSILON", "PSI", "distribution_counts", "proportions", "psi_value"]
 
 
 def psi_value(p: np.ndarray, q: np.ndarray, epsilon: float) -> float:
@@ -77,7 +44,7 @@ def psi_value(p: np.ndarray, q: np.ndarray, epsilon: float) -> float:
 
 
 @register
-class PSI(DriftTest):
+class PSI(SmoothedBinnedDistance):
     """Population Stability Index; drift when it reaches ``threshold`` (default 0.1).
 
     ``bins`` sets how many reference-quantile bins numeric samples are cut into (tied
@@ -85,32 +52,8 @@ class PSI(DriftTest):
     """
 
     name = "psi"
-    kinds = frozenset({"numeric", "categorical"})
-    has_p_value = False
     default_threshold = 0.1
-    threshold_on = "effect_size"
     effect_name = "psi"
-    _constraints = {
-        "bins": Interval(int, 2, None),
-        "epsilon": Interval(float, 0.0, 1.0, closed="neither"),
-    }
 
-    bins: int
-    epsilon: float
-
-    def __init__(
-        self,
-        threshold: float | None = None,
-        *,
-        bins: int = DEFAULT_BINS,
-        epsilon: float = DEFAULT_EPSILON,
-    ) -> None:
-        super().__init__(threshold, bins=bins, epsilon=epsilon)
-
-    def _compute(
-        self, reference: Any, current: Any
-    ) -> tuple[float, float | None, float, dict[str, Any]]:
-        counts, details = distribution_counts(reference, current, self.bins)
-        p, q = proportions(counts)
-        value = psi_value(p, q, float(self.epsilon))
-        return value, None, value, {**details, "epsilon": float(self.epsilon)}
+    def distance(self, p: np.ndarray, q: np.ndarray) -> float:
+        return psi_value(p, q, float(self.epsilon))

@@ -19,13 +19,10 @@ bins; it shrinks as ``sqrt(bins / n)``).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from hindsight._validation import Interval
-from hindsight.drift.stattests.base import DriftTest, register
-from hindsight.drift.stattests.psi import DEFAULT_BINS, distribution_counts, proportions
+from hindsight.drift.stattests.base import register
+from hindsight.drift.stattests.binned import BinnedDistance
 
 __all__ = ["TotalVariation", "total_variation_distance"]
 
@@ -36,25 +33,12 @@ def total_variation_distance(p: np.ndarray, q: np.ndarray) -> float:
 
 
 @register
-class TotalVariation(DriftTest):
+class TotalVariation(BinnedDistance):
     """Total variation distance; drift when it reaches ``threshold`` (default 0.1)."""
 
     name = "total_variation"
-    kinds = frozenset({"numeric", "categorical"})
-    has_p_value = False
     default_threshold = 0.1
-    threshold_on = "effect_size"
     effect_name = "total_variation_distance"
-    _constraints = {"bins": Interval(int, 2, None)}
 
-    bins: int
-
-    def __init__(self, threshold: float | None = None, *, bins: int = DEFAULT_BINS) -> None:
-        super().__init__(threshold, bins=bins)
-
-    def _compute(
-        self, reference: Any, current: Any
-    ) -> tuple[float, float | None, float, dict[str, Any]]:
-        counts, details = distribution_counts(reference, current, self.bins)
-        value = total_variation_distance(*proportions(counts))
-        return value, None, value, details
+    def distance(self, p: np.ndarray, q: np.ndarray) -> float:
+        return total_variation_distance(p, q)
