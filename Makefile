@@ -9,12 +9,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Stamps depend on pyproject.toml and this file, so a changed dependency list reinstalls.
-$(VENV)/.demo-installed: pyproject.toml Makefile | $(BIN)/python
+# Stamps depend on pyproject.toml, this file and the C extension's source and build hook,
+# so a changed dependency list or a changed C core reinstalls (and recompiles).
+BUILD_INPUTS := pyproject.toml Makefile hatch_build.py src/hindsight/drift/streaming/_adwin_core.c
+
+$(VENV)/.demo-installed: $(BUILD_INPUTS) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.test-installed: pyproject.toml Makefile | $(BIN)/python
+$(VENV)/.test-installed: $(BUILD_INPUTS) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev,postgres,mlflow,torch,lightning,transformers,keras,xgboost,lightgbm,gpu,dask,spark]"
 	touch $@
 

@@ -81,14 +81,16 @@ _DRAW_BUFFERS = {"_pool", "_pool_list", "_next_draw", "_rng"}
 
 
 def state(detector: StreamingDetector) -> dict[str, Any]:
-    """Every slot of a detector, NaN made comparable, arrays as lists."""
+    """Every slot of a detector, NaN made comparable, arrays as lists, a core as its state."""
     out: dict[str, Any] = {}
     for klass in type(detector).__mro__:
         for name in getattr(klass, "__slots__", ()):
             if name in _DRAW_BUFFERS or not hasattr(detector, name):
                 continue
             value = getattr(detector, name)
-            if isinstance(value, np.ndarray):
+            if name == "_core":  # ADWIN's state machine, compiled or not
+                value = value.get_state()
+            elif isinstance(value, np.ndarray):
                 value = value.tolist()
             elif isinstance(value, float) and math.isnan(value):
                 value = "nan"

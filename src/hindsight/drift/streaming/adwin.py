@@ -19,9 +19,11 @@ How this implementation is laid out, and why:
   so merging two buckets is dropping a boundary, and the sum of any older part is read
   off directly. The variance comes from the running sums of values and squares (taken
   around the window's first value, so large offsets cost no precision).
-* Values wait in a buffer and enter the histogram ``clock`` at a time, in one pass of
-  C-level operations per tick; the checks at all boundaries are one set of NumPy
-  operations.
+* Values wait in a buffer and enter the histogram ``clock`` at a time. That per-value
+  state machine is the *core*: compiled (``_adwin_core.c``) where a C compiler was there
+  at install time, so that ``update`` costs one C call, else its Python twin
+  (``_adwin_py.PyCore``). Both do the same floating-point operations in the same order;
+  :data:`COMPILED` says which one runs.
 * Which boundaries exist depends only on how many values the window holds, so
   :meth:`ADWIN.update_many` computes them for many ticks at once and runs the checks of
   a whole chunk of ticks as 2-D NumPy operations, with the running sums from
@@ -30,40 +32,28 @@ How this implementation is laid out, and why:
 
 from __future__ import annotations
 
-import bisect
-import functools
 import math
-import operator
+from collections.abc import Callable
 from itertools import accumulate
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 
 from hindsight._validation import Interval
-from hindsight.drift.streaming.base import Param, StreamingDetector, non_finite_error, to_float
+from hindsight.drift.streaming._adwin_py import PyCore, as_float, bucket_counts, cuts
+from hindsight.drift.streaming.base import Param, StreamingDetector
 
-__all__ = ["ADWIN", "bucket_counts"]
+try:
+    from hindsight.drift.streaming._adwin_core import Core as _CCore
+except ImportError:  # built without a C compiler: PyCore does the same, more slowly
+    _CCore = None  # type: ignore[assignment,misc]
 
-_add = operator.add
-_mul = operator.mul
+__all__ = ["ADWIN", "COMPILED", "bucket_counts"]
+
 _log = math.log
 
-
-def bucket_counts(width: int, max_buckets: int) -> list[int]:
-    """How many buckets of size ``2**i`` a window of ``width`` values holds, for each ``i``.
-
-    A row that reaches ``max_buckets + 1`` buckets merges its two oldest into one of the
-    next row, so after ``L`` arrivals a row keeps ``L`` buckets if ``L <= max_buckets``,
-    else ``max_buckets`` or ``max_buckets - 1`` (by the parity of ``L - max_buckets``),
-    and passes half the rest on.
-    """
-    counts = []
-    rest = width
-    while rest:
-        c = rest if rest <= max_buckets else max_buckets - ((rest - max_buckets) & 1)
-        counts.append(c)
-        rest = (rest - c) >> 1
-    return counts
+#: Whether ``ADWIN.update`` runs compiled (the ``_adwin_core`` extension was built).
+COMPILED = _CCore is not None
 
 
 def _ends(counts: list[int]) -> list[int]:
@@ -74,17 +64,21 @@ def _ends(counts: list[int]) -> list[int]:
     return list(accumulate(sizes))
 
 
-def _cuts(n0: np.ndarray, sb: np.ndarray, w: Any, sw: Any, v: Any, dd: Any, mwl: float) -> np.ndarray:
-    """Whether the ADWIN bound is broken at each split (shared by both paths, bit for bit).
+class _CoreMethod:
+    """``ADWIN.update`` on an instance: the core's own ``update``, with no Python frame per value.
 
-    ``w``, ``sw``, ``v`` and ``dd`` are floats for one tick or ``(ticks, 1)`` arrays.
+    The core returns its owner, so ``detector.update(x)`` still returns the detector. On
+    the class it is the plain function (for ``help`` and ``inspect``).
     """
-    n1 = w - n0
-    diff = np.abs(sb / n0 - (sw - sb) / n1)
-    m = 1.0 / (n0 - (mwl - 1.0)) + 1.0 / (n1 - (mwl - 1.0))
-    eps = np.sqrt(2.0 * m * v * dd) + (2.0 / 3.0 * dd) * m
-    result: np.ndarray = diff > eps
-    return result
+
+    def __init__(self, func: Callable[..., Any]) -> None:
+        self.__func__ = func
+        self.__doc__ = func.__doc__
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self.__func__
+        return obj._core.update
 
 
 class ADWIN(StreamingDetector):
@@ -111,20 +105,10 @@ class ADWIN(StreamingDetector):
     944
     """
 
-    __slots__ = (
-        "_buf",
-        "_c",
-        "_clock",
-        "_delta",
-        "_grace",
-        "_m",
-        "_mwl",
-        "_pos",
-        "_q",
-        "_rows",
-        "_s",
-        "_w",
-    )
+    # The core holds all the state, counters included (the base class's counter slots
+    # stay at their reset values); it lives as long as the detector, so an ``update``
+    # bound before a reset keeps feeding it.
+    __slots__ = ("_core",)
 
     name = "adwin"
     _max_chunk = 8192
@@ -135,6 +119,8 @@ class ADWIN(StreamingDetector):
         "min_window_length": Interval(int, 1, None),
         "grace_period": Interval(int, 1, None),
     }
+    #: The state machine behind ``update``: compiled where the extension was built.
+    _core_type: ClassVar[Callable[..., Any]] = PyCore if _CCore is None else _CCore
 
     delta = Param[float]()
     clock = Param[int]()
@@ -142,9 +128,7 @@ class ADWIN(StreamingDetector):
     min_window_length = Param[int]()
     grace_period = Param[int]()
 
-    _buf: list[float]
-    _rows: list[list[float]]
-    _pos: list[list[int]]
+    _core: Any
 
     def __init__(
         self,
@@ -162,50 +146,74 @@ class ADWIN(StreamingDetector):
             grace_period=grace_period,
         )
 
-    def _clear(self) -> None:
+    def _make_core(self) -> Any:
         p = self._params
-        self._delta = float(p["delta"])
-        self._clock = int(p["clock"])
-        self._m = int(p["max_buckets"])
-        self._mwl = int(p["min_window_length"])
-        self._grace = int(p["grace_period"])
-        self._buf = []
-        self._rows = []
-        self._pos = []
-        self._w = 0
-        self._c = 0.0
-        self._s = 0.0
-        self._q = 0.0
+        # Past 2**40 a count is never reached by a stream; the compiled core takes int64s.
+        big = 1 << 40
+        return self._core_type(
+            self,
+            as_float,
+            float(p["delta"]),
+            min(int(p["clock"]), big),
+            min(int(p["max_buckets"]), big),
+            min(int(p["min_window_length"]), big),
+            min(int(p["grace_period"]), big),
+        )
 
-    # -- counting: values wait in the buffer between ticks ------------------------
+    def _clear(self) -> None:
+        try:
+            core = self._core
+        except AttributeError:
+            self._core = self._make_core()
+        else:
+            core.reset()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"params": self._params, "core": self._core.get_state()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._params = dict(state["params"])
+        StreamingDetector.reset(self)
+        self._core.set_state(state["core"])
+
+    # -- counting: the core counts ------------------------------------------------
 
     @property
     def drift_detected(self) -> bool:
         """Whether the last value fed completed a drift."""
-        return self._drift_at == self._n_before + self._w + len(self._buf)
+        detected: bool = self._core.drift_detected
+        return detected
 
     @property
     def n_seen(self) -> int:
         """How many values were fed since the detector was made or :meth:`reset`."""
-        return self._n_before + self._w + len(self._buf)
+        n: int = self._core.n_seen
+        return n
+
+    @property
+    def n_detections(self) -> int:
+        """How many drifts were detected since the detector was made or :meth:`reset`."""
+        n: int = self._core.n_detections
+        return n
 
     # -- the window ---------------------------------------------------------------
 
     def _sums(self) -> tuple[int, float, float, float]:
         """(width, shift, shifted sum, shifted sum of squares) including buffered values."""
-        buf = self._buf
-        c = self._c if self._w else (buf[0] if buf else 0.0)
-        s, q = self._s, self._q
+        buf, _, _, w, c, s, q, *_ = self._core.get_state()
+        if not w:
+            c = buf[0] if buf else 0.0
         for x in buf:
             y = x - c
             s += y
             q += y * y
-        return self._w + len(buf), c, s, q
+        return w + len(buf), c, s, q
 
     @property
     def width(self) -> int:
         """How many values the window holds (the values since the last drift)."""
-        return self._w + len(self._buf)
+        width: int = self._core.width
+        return width
 
     @property
     def mean(self) -> float:
@@ -222,107 +230,47 @@ class ADWIN(StreamingDetector):
     @property
     def n_buckets(self) -> int:
         """How many buckets the histogram holds (values still buffered not counted)."""
-        return sum(map(len, self._rows))
+        return len(self._core.get_state()[1])
 
     # -- feeding -------------------------------------------------------------------
 
-    def update(self, x: float) -> Self:
-        """Feed one value; read :attr:`drift_detected` afterwards."""
-        if type(x) is not float:
-            x = to_float("ADWIN", x)
-        if x - x:
-            raise non_finite_error("ADWIN", x)
-        buf = self._buf
-        buf.append(x)
-        if len(buf) == self._clock:
-            self._tick()
-        return self
+    if TYPE_CHECKING:
 
-    def _tick(self) -> None:
-        """Move the buffered values into the histogram and check for a cut."""
-        buf = self._buf
-        w0 = self._w
-        if not w0:
-            self._c = buf[0]
-        c = self._c
-        ys = [x - c for x in buf]
-        ends = list(accumulate(ys, _add, initial=self._s))
-        s = ends[-1]
-        q = functools.reduce(_add, map(_mul, ys, ys), self._q)
-        w = w0 + len(buf)
-        self._w = w
-        self._s = s
-        self._q = q
-        self._n = w
-        self._buf = []
-        self._absorb(ends[1:], list(range(w0 + 1, w + 1)))
-        if w > self._grace and self._cut(w, s, q):
-            self._restart()
+        def update(self, x: float) -> Self:
+            """Feed one value; read :attr:`drift_detected` afterwards."""
+            ...
 
-    def _absorb(self, sums: list[float], positions: list[int]) -> None:
-        """Add buckets of one value (their end sums and positions) and merge full rows."""
-        rows, rows_pos = self._rows, self._pos
-        if not rows:
-            rows.append([])
-            rows_pos.append([])
-        row, row_pos = rows[0], rows_pos[0]
-        row.extend(sums)
-        row_pos.extend(positions)
-        m = self._m
-        i = 0
-        while len(row) > m:
-            k = 2 * ((len(row) - m + 1) // 2)
-            moved = row[1:k:2]  # a merged pair ends where its newer bucket did
-            moved_pos = row_pos[1:k:2]
-            del row[:k]
-            del row_pos[:k]
-            i += 1
-            if i == len(rows):
-                rows.append([])
-                rows_pos.append([])
-            row, row_pos = rows[i], rows_pos[i]
-            row.extend(moved)
-            row_pos.extend(moved_pos)
+    else:
 
-    def _cut(self, w: int, s: float, q: float) -> bool:
-        """Whether some boundary splits the window into parts with different means."""
-        flat_pos: list[int] = []
-        for row_pos in reversed(self._pos):
-            flat_pos += row_pos
-        mwl = self._mwl
-        lo = bisect.bisect_left(flat_pos, mwl)
-        hi = bisect.bisect_right(flat_pos, w - mwl)
-        if lo >= hi:
-            return False
-        flat: list[float] = []
-        for row in reversed(self._rows):
-            flat += row
-        v = (q - s * s / w) / w
-        v = v if v > 0.0 else 0.0
-        dd = _log(2.0 * _log(w) / self._delta)
-        n0 = np.array(flat_pos[lo:hi], dtype=np.float64)
-        sb = np.array(flat[lo:hi])
-        return bool(_cuts(n0, sb, float(w), s, v, dd, float(mwl)).any())
+        @_CoreMethod
+        def update(self, x):
+            """Feed one value; read :attr:`drift_detected` afterwards."""
+            return self._core.update(x)
 
     def _scan(self, chunk: np.ndarray) -> int:
-        clock, m, mwl = self._clock, self._m, self._mwl
-        pending = len(self._buf)
-        vals = np.concatenate((np.asarray(self._buf, dtype=np.float64), chunk))
+        core = self._core
+        buf, old_end_list, old_sum_list, w0, c0, s0, q0, n_before, drift_at, n_det = (
+            core.get_state()
+        )
+        clock, m, mwl = self.clock, self.max_buckets, self.min_window_length
+        pending = len(buf)
+        vals = np.concatenate((np.asarray(buf, dtype=np.float64), chunk))
         ticks = vals.size // clock
         if not ticks:
-            self._buf = vals.tolist()
+            core.set_state(
+                (vals.tolist(), old_end_list, old_sum_list, w0, c0, s0, q0,
+                 n_before, drift_at, n_det)
+            )  # fmt: skip
             return -1
-        w0 = self._w
-        if not w0:
-            self._c = float(vals[0])
+        c = c0 if w0 else float(vals[0])
         used = ticks * clock
-        ys = vals[:used] - self._c
-        sums = np.cumsum(np.concatenate(([self._s], ys)))  # sums[p - w0]: sum at position p
-        sq = np.cumsum(np.concatenate(([self._q], ys * ys)))
+        ys = vals[:used] - c
+        sums = np.cumsum(np.concatenate(([s0], ys)))  # sums[p - w0]: sum at position p
+        sq = np.cumsum(np.concatenate(([q0], ys * ys)))
         at = np.arange(1, ticks + 1) * clock  # offsets of the ticks from w0
         w = w0 + at
-        old_ends = np.array([p for row in reversed(self._pos) for p in row], dtype=np.int64)
-        old_vals = np.array([x for row in reversed(self._rows) for x in row], dtype=np.float64)
+        old_ends = np.array(old_end_list, dtype=np.int64)
+        old_vals = np.array(old_sum_list, dtype=np.float64)
 
         def sums_at(pos: np.ndarray) -> np.ndarray:
             out = sums[np.clip(pos - w0, 0, used)]
@@ -331,7 +279,7 @@ class ADWIN(StreamingDetector):
                 out[old] = old_vals[np.searchsorted(old_ends, pos[old])]
             return out
 
-        judged = w > self._grace
+        judged = w > self.grace_period
         hit = -1
         if judged.any():
             first = int(np.argmax(judged))
@@ -342,35 +290,24 @@ class ADWIN(StreamingDetector):
             wf = tw.astype(np.float64)[:, None]
             v = (sq[at[first:]][:, None] - sw * sw / wf) / wf
             v = np.where(v > 0.0, v, 0.0)
-            dd = np.array([_log(2.0 * _log(x) / self._delta) for x in tw.tolist()])[:, None]
+            delta = float(self.delta)
+            dd = np.array([_log(2.0 * _log(x) / delta) for x in tw.tolist()])[:, None]
             with np.errstate(divide="ignore", invalid="ignore"):
-                cut = _cuts(pos.astype(np.float64), sums_at(pos), wf, sw, v, dd, float(mwl))
+                cut = cuts(pos.astype(np.float64), sums_at(pos), wf, sw, v, dd, float(mwl))
             fired = (cut & valid).any(axis=1)
             if fired.any():
                 hit = first + int(np.argmax(fired))
         if hit >= 0:
-            self._n = int(w[hit])
-            self._w = int(w[hit])
-            self._restart()
+            # A drift restarts the window, as the cores do.
+            n_before += int(w[hit])
+            core.set_state(([], [], [], 0, 0.0, 0.0, 0.0, n_before, n_before, n_det + 1))
             return int(at[hit]) - 1 - pending
         wn = int(w[-1])
-        counts = bucket_counts(wn, m)
-        ends = _ends(counts)
-        flat = sums_at(np.array(ends, dtype=np.int64)).tolist()
-        rows: list[list[float]] = []
-        rows_pos: list[list[int]] = []
-        start = len(flat)
-        for c in counts:  # rows from the newest (size 1), which sit at the end of flat
-            rows.append(flat[start - c : start])
-            rows_pos.append(ends[start - c : start])
-            start -= c
-        self._rows = rows
-        self._pos = rows_pos
-        self._w = wn
-        self._n = wn
-        self._s = float(sums[used])
-        self._q = float(sq[used])
-        self._buf = vals[used:].tolist()
+        ends = _ends(bucket_counts(wn, m))
+        core.set_state(
+            (vals[used:].tolist(), ends, sums_at(np.array(ends, dtype=np.int64)).tolist(),
+             wn, c, float(sums[used]), float(sq[used]), n_before, drift_at, n_det)
+        )  # fmt: skip
         return -1
 
 
