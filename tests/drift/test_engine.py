@@ -158,3 +158,26 @@ def test_bad_input() -> None:
     with pytest.raises(DataError, match="neither an existing file nor a stored profile"):
         drift_report("missing/ref.parquet", cur)
     assert hindsight.drift_report is drift_report
+
+
+def test_tied_columns_calibrate_their_null_by_resampling() -> None:
+    from hindsight.drift.compare import DriftSettings, _ks_resampled_level
+
+    rng = np.random.default_rng(11)
+    values = np.arange(30.0)
+    p = rng.dirichlet(np.ones(30))
+    atoms = p * 1e6
+    n, m = 20_000, 15_000
+    level = _ks_resampled_level(atoms, n, m, DriftSettings(calibration_draws=200))
+    # The same null by brute force: KS distances of seeded samples drawn from the atoms.
+    brute = [
+        stats.ks_2samp(rng.choice(values, n, p=p), rng.choice(values, m, p=p), method="asymp").statistic
+        for _ in range(200)
+    ]
+    assert np.quantile(brute, 0.95) < level <= max(brute) * 1.5
+    # Ties make the null smaller than Kolmogorov's distribution-free one.
+    assert level < special.kolmogi(0.001) / np.sqrt(n * m / (n + m))
+    ref = {"k": rng.choice(values, 50_000, p=p)}
+    cur = {"k": rng.choice(values, 50_000, p=p) + 0.0}
+    report = drift_report(ref, cur, tests=None, min_effect={"ks_distance": 0.0}, large_sample=1000)
+    assert report["k"].details["null_method"].startswith("multinomial")

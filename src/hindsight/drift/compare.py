@@ -7,10 +7,11 @@ with the Jensen-Shannon distance as effect size.
 
 Large samples make every difference significant, so above ``large_sample`` rows a
 column drifts only when its effect size also clears a threshold: the larger of a
-practical minimum (``min_effect``) and the null level at these sample sizes. For KS
-that null level is the 99.9th percentile of its distribution-free null; for counts it
-is the largest effect among ``calibration_draws`` multinomial resamples of the
-reference at the same sizes.
+practical minimum (``min_effect``) and the null level at these sample sizes. For counts,
+and for numeric columns with ties (at most 4,096 distinct values), the null level is
+the largest effect among ``calibration_draws`` multinomial resamples of the reference
+at the same sizes; for continuous columns it is the 99.9th percentile of the KS null,
+which does not depend on the distribution (resampling would reproduce it).
 """
 
 from __future__ import annotations
@@ -228,7 +229,13 @@ def _numeric(name: str, ref: Side, cur: Side, settings: DriftSettings) -> Column
         details["p_value_bounds"] = [ks_pvalue(d_high, n, m), p]
     threshold = None
     if min(n, m) >= settings.large_sample:
-        null_level = _ks_null_level(n, m)
+        atoms = _atoms(ref)
+        if atoms is not None:
+            null_level = _ks_resampled_level(atoms, n, m, settings)
+            details["null_method"] = "multinomial resamples of the reference"
+        else:
+            null_level = _ks_null_level(n, m)
+            details["null_method"] = "Kolmogorov (continuous: resampling gives the same)"
         threshold = max(settings.min_effect.get("ks_distance", 0.0), null_level)
         details["null_level"] = null_level
     details["mean_shift_in_sd"] = (cp.mean - rp.mean) / rp.std if rp.std > 0 else None
@@ -236,6 +243,39 @@ def _numeric(name: str, ref: Side, cur: Side, settings: DriftSettings) -> Column
         name, rp, cp, ("ks", d, p), ("ks_distance", d, threshold), (n, m), details,
         _numeric_plot(rp, cp, ref, cur),
     )
+
+
+_MAX_ATOMS = 4096
+
+
+def _atoms(side: Side) -> np.ndarray | None:
+    """Counts of each distinct reference value, when there are few (ties), else None."""
+    prof = side.profile
+    assert isinstance(prof, NumericColumnProfile)
+    if side.buckets is not None:
+        dv = side.buckets.distinct_values()
+        counts = dv[1] if dv is not None else None
+    elif prof.summary.exact:
+        counts = prof.summary.le_lo - prof.summary.lt_lo
+    else:
+        counts = None
+    if counts is None or not 1 < counts.size <= _MAX_ATOMS:
+        return None
+    return counts.astype(np.float64)
+
+
+def _ks_resampled_level(atoms: np.ndarray, n: int, m: int, settings: DriftSettings) -> float:
+    """Largest KS distance between multinomial resamples of a tied reference at sizes n, m.
+
+    With ties the KS null depends on the distribution (and is smaller than Kolmogorov's),
+    so it is calibrated on the reference itself.
+    """
+    rng = np.random.default_rng(settings.seed)
+    p = atoms / atoms.sum()
+    draws = settings.calibration_draws
+    a = np.cumsum(rng.multinomial(n, p, size=draws), axis=1) / n
+    b = np.cumsum(rng.multinomial(m, p, size=draws), axis=1) / m
+    return float(np.abs(a - b).max())
 
 
 def _ks_null_level(n: int, m: int) -> float:
