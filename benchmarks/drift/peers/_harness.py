@@ -164,6 +164,30 @@ def measured(meter: PeakMeter, base: int, data_bytes: int, flagged: list[str],
     }
 
 
+def on_pandas(
+    args: argparse.Namespace,
+    compute: Callable[[Any, Any], tuple[list[str], dict[str, Any]]],
+) -> tuple[PeakMeter, int, int, list[str], dict[str, Any]]:
+    """Run a pandas-based peer the same way for all: warm up on the first rows, load both
+    tables and convert them to pandas (untimed), then time ``compute(ref, cur)`` under
+    :class:`PeakMeter`. Returns the meter, the baseline RSS, the Arrow data size, the
+    flagged columns and extra fields (warm-up seconds, pandas size, what compute added)."""
+    import pyarrow.parquet as pq
+
+    warm_s = warm_up(lambda: compute(head(args.ref).to_pandas(), head(args.cur).to_pandas()))
+    base = baseline()
+    ref_t, cur_t = pq.read_table(args.ref), pq.read_table(args.cur)
+    data_bytes = ref_t.nbytes + cur_t.nbytes
+    ref, cur = ref_t.to_pandas(), cur_t.to_pandas()
+    del ref_t, cur_t
+    pandas_bytes = int(ref.memory_usage(deep=True).sum() + cur.memory_usage(deep=True).sum())
+    with PeakMeter() as meter:
+        flagged, extra = compute(ref, cur)
+    return meter, base, data_bytes, flagged, {
+        "warm_up_seconds": warm_s, "pandas_bytes": pandas_bytes, **extra,
+    }
+
+
 def main(body: Callable[[argparse.Namespace], dict[str, Any]]) -> int:
     """Run ``body(args)``, print its result (or the error) as the one JSON line."""
     args = parse_args()

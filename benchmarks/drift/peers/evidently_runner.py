@@ -16,7 +16,7 @@ import os
 import time
 from typing import Any
 
-from _harness import PeakMeter, baseline, head, main, measured, warm_up
+from _harness import main, measured, on_pandas
 
 
 def compute(ref: Any, cur: Any) -> tuple[list[str], dict[str, str]]:
@@ -44,27 +44,20 @@ def body(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     import evidently
     import evidently.presets
-    import pyarrow.parquet as pq
 
     import_s = time.perf_counter() - t0
-    warm_s = warm_up(lambda: compute(head(args.ref).to_pandas(), head(args.cur).to_pandas()))
-    base = baseline()
-    ref_t, cur_t = pq.read_table(args.ref), pq.read_table(args.cur)
-    data_bytes = ref_t.nbytes + cur_t.nbytes
-    ref, cur = ref_t.to_pandas(), cur_t.to_pandas()
-    del ref_t, cur_t
-    pandas_bytes = int(ref.memory_usage(deep=True).sum() + cur.memory_usage(deep=True).sum())
 
-    with PeakMeter() as meter:
+    def flag(ref: Any, cur: Any) -> tuple[list[str], dict[str, Any]]:
         flagged, methods = compute(ref, cur)
+        return flagged, {"methods": methods}
+
+    meter, base, data_bytes, flagged, extra = on_pandas(args, flag)
     return measured(
         meter, base, data_bytes, flagged,
-        version=evidently.__version__, import_seconds=import_s, warm_up_seconds=warm_s,
-        pandas_bytes=pandas_bytes,
+        version=evidently.__version__, import_seconds=import_s,
         config="Report([DataDriftPreset()], include_tests=True), defaults",
-        methods=methods,
+        **extra,
     )
-
 
 if __name__ == "__main__":
     raise SystemExit(main(body))

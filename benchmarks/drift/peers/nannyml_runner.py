@@ -17,7 +17,7 @@ import os
 import time
 from typing import Any
 
-from _harness import PeakMeter, baseline, head, main, measured, warm_up
+from _harness import main, measured, on_pandas
 
 
 def compute(ref: Any, cur: Any) -> tuple[list[str], dict[str, Any]]:
@@ -46,28 +46,16 @@ def body(args: argparse.Namespace) -> dict[str, Any]:
     os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
     t0 = time.perf_counter()
     import nannyml
-    import pyarrow.parquet as pq
 
     import_s = time.perf_counter() - t0
-    warm_s = warm_up(lambda: compute(head(args.ref).to_pandas(), head(args.cur).to_pandas()))
-    base = baseline()
-    ref_t, cur_t = pq.read_table(args.ref), pq.read_table(args.cur)
-    data_bytes = ref_t.nbytes + cur_t.nbytes
-    ref, cur = ref_t.to_pandas(), cur_t.to_pandas()
-    del ref_t, cur_t
-    pandas_bytes = int(ref.memory_usage(deep=True).sum() + cur.memory_usage(deep=True).sum())
-
-    with PeakMeter() as meter:
-        flagged, extra = compute(ref, cur)
+    meter, base, data_bytes, flagged, extra = on_pandas(args, compute)
     return measured(
         meter, base, data_bytes, flagged,
-        version=nannyml.__version__, import_seconds=import_s, warm_up_seconds=warm_s,
-        pandas_bytes=pandas_bytes,
+        version=nannyml.__version__, import_seconds=import_s,
         config="UnivariateDriftCalculator(column_names=all), default methods/chunker/"
                "thresholds; flagged if any analysis chunk alerts",
         **extra,
     )
-
 
 if __name__ == "__main__":
     raise SystemExit(main(body))

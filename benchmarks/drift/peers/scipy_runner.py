@@ -15,7 +15,7 @@ import argparse
 import time
 from typing import Any
 
-from _harness import PeakMeter, baseline, head, main, measured, warm_up
+from _harness import main, measured, on_pandas
 
 ALPHA = 0.05
 
@@ -37,31 +37,25 @@ def compute(ref: Any, cur: Any) -> dict[str, float]:
 def body(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     import pandas as pd
-    import pyarrow.parquet as pq
     import scipy
     import scipy.stats
 
     import_s = time.perf_counter() - t0
-    warm_s = warm_up(lambda: compute(head(args.ref).to_pandas(), head(args.cur).to_pandas()))
-    base = baseline()
-    ref_t, cur_t = pq.read_table(args.ref), pq.read_table(args.cur)
-    data_bytes = ref_t.nbytes + cur_t.nbytes
-    ref, cur = ref_t.to_pandas(), cur_t.to_pandas()
-    del ref_t, cur_t
-    pandas_bytes = int(ref.memory_usage(deep=True).sum() + cur.memory_usage(deep=True).sum())
 
-    with PeakMeter() as meter:
+    def flag(ref: Any, cur: Any) -> tuple[list[str], dict[str, Any]]:
         p_values = compute(ref, cur)
-        flagged = [c for c, p in p_values.items() if p < ALPHA]
-    bonferroni = [c for c, p in p_values.items() if p < ALPHA / len(p_values)]
+        bonferroni = [c for c, p in p_values.items() if p < ALPHA / len(p_values)]
+        return [c for c, p in p_values.items() if p < ALPHA], {
+            "flagged_bonferroni": sorted(bonferroni), "p_values": p_values,
+        }
+
+    meter, base, data_bytes, flagged, extra = on_pandas(args, flag)
     return measured(
         meter, base, data_bytes, flagged,
         version=f"scipy {scipy.__version__}, pandas {pd.__version__}", import_seconds=import_s,
-        warm_up_seconds=warm_s, pandas_bytes=pandas_bytes,
         config="ks_2samp (numeric, dropna) / chi2_contingency (categorical), p < 0.05",
-        flagged_bonferroni=sorted(bonferroni), p_values=p_values,
+        **extra,
     )
-
 
 if __name__ == "__main__":
     raise SystemExit(main(body))

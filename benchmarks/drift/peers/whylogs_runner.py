@@ -18,7 +18,7 @@ import os
 import time
 from typing import Any
 
-from _harness import PeakMeter, baseline, head, main, measured, warm_up
+from _harness import main, measured, on_pandas
 
 
 def compute(ref: Any, cur: Any) -> tuple[list[str], dict[str, Any]]:
@@ -45,30 +45,18 @@ def compute(ref: Any, cur: Any) -> tuple[list[str], dict[str, Any]]:
 def body(args: argparse.Namespace) -> dict[str, Any]:
     os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "True")
     t0 = time.perf_counter()
-    import pyarrow.parquet as pq
     import whylogs
     import whylogs.viz.drift.column_drift_algorithms
 
     import_s = time.perf_counter() - t0
-    warm_s = warm_up(lambda: compute(head(args.ref).to_pandas(), head(args.cur).to_pandas()))
-    base = baseline()
-    ref_t, cur_t = pq.read_table(args.ref), pq.read_table(args.cur)
-    data_bytes = ref_t.nbytes + cur_t.nbytes
-    ref, cur = ref_t.to_pandas(), cur_t.to_pandas()
-    del ref_t, cur_t
-    pandas_bytes = int(ref.memory_usage(deep=True).sum() + cur.memory_usage(deep=True).sum())
-
-    with PeakMeter() as meter:
-        flagged, extra = compute(ref, cur)
+    meter, base, data_bytes, flagged, extra = on_pandas(args, compute)
     return measured(
         meter, base, data_bytes, flagged,
-        version=whylogs.__version__, import_seconds=import_s, warm_up_seconds=warm_s,
-        pandas_bytes=pandas_bytes,
+        version=whylogs.__version__, import_seconds=import_s,
         config="why.log(pandas=...) x2 + calculate_drift_scores(with_thresholds=True), "
                "defaults; flagged if DRIFT",
         **extra,
     )
-
 
 if __name__ == "__main__":
     raise SystemExit(main(body))
