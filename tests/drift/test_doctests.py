@@ -1,4 +1,5 @@
-"""Every docstring example in hindsight.drift runs, and every drift test module has one."""
+"""Every docstring example in hindsight.drift, .data and .serving runs, and every drift test
+module has one."""
 
 from __future__ import annotations
 
@@ -11,12 +12,16 @@ import types
 
 import pytest
 
+import hindsight.data
 import hindsight.drift
+import hindsight.serving
 from hindsight.drift.stattests import REGISTRY
 
-# Discovered at collection time, so modules other people add to the package are covered.
+# Discovered at collection time, so modules other people add to the packages are covered.
 MODULES = sorted(
-    m.name for m in pkgutil.walk_packages(hindsight.drift.__path__, prefix="hindsight.drift.")
+    m.name
+    for package in (hindsight.drift, hindsight.data, hindsight.serving)
+    for m in pkgutil.walk_packages(package.__path__, prefix=f"{package.__name__}.")
 )
 
 
