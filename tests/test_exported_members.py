@@ -23,6 +23,7 @@ PACKAGES = [
     "hindsight.drift",
     "hindsight.drift.stattests",
     "hindsight.drift.streaming",
+    "hindsight.serving",
 ]
 
 

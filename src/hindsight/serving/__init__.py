@@ -7,15 +7,27 @@ prediction log and the HTTP API come next.
 from __future__ import annotations
 
 from hindsight.serving.backend import ModelBackend, ModelOutput
+from hindsight.serving.backends import (
+    CallableBackend,
+    MlflowBackend,
+    MockBackend,
+    RulesBackend,
+    SklearnBackend,
+)
 from hindsight.serving.breaker import CircuitBreaker
 from hindsight.serving.fallback import Answer, Attempt, FallbackChain, Tier
 
 __all__ = [
     "Answer",
     "Attempt",
+    "CallableBackend",
     "CircuitBreaker",
     "FallbackChain",
+    "MlflowBackend",
+    "MockBackend",
     "ModelBackend",
     "ModelOutput",
+    "RulesBackend",
+    "SklearnBackend",
     "Tier",
 ]
