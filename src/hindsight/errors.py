@@ -17,8 +17,10 @@ also from the built-in exception a caller would already catch::
     ├── DataError (ValueError)              data that cannot be read, profiled or compared
     │   └── DriftError                      a drift test or detector got unusable input
     ├── DataQualityError (ValueError)       data failed its checks (carries the report)
-    └── ServingError (RuntimeError)
-        └── FallbackExhausted               every tier failed within the budget
+    ├── ServingError (RuntimeError)
+    │   └── FallbackExhausted               every tier failed within the budget
+    └── ReviewError (RuntimeError)          the review queue refused an operation
+        └── ReviewNotFound (KeyError)       no review item with that id
 
 Messages say what was wrong and what to do next.
 """
@@ -37,6 +39,8 @@ __all__ = [
     "LedgerError",
     "MlflowBridgeError",
     "NotFound",
+    "ReviewError",
+    "ReviewNotFound",
     "ServingError",
     "StoreCorrupt",
     "StoreError",
@@ -114,3 +118,14 @@ class ServingError(HindsightError, RuntimeError):
 
 class FallbackExhausted(ServingError):
     """Every fallback tier failed or ran out of the latency budget."""
+
+
+class ReviewError(HindsightError, RuntimeError):
+    """The review queue refused an operation (wrong state, wrong reviewer)."""
+
+
+class ReviewNotFound(ReviewError, KeyError):
+    """No review item with the given id."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "not found"

@@ -1,4 +1,4 @@
-"""Every docstring example in hindsight.drift, .data and .serving runs, and every drift test
+"""Every docstring example in hindsight.drift, .data, .serving and .review runs, and every drift test
 module has one."""
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ import pytest
 
 import hindsight.data
 import hindsight.drift
+import hindsight.review
 import hindsight.serving
 from hindsight.drift.stattests import REGISTRY
 
 # Discovered at collection time, so modules other people add to the packages are covered.
 MODULES = sorted(
     m.name
-    for package in (hindsight.drift, hindsight.data, hindsight.serving)
+    for package in (hindsight.drift, hindsight.data, hindsight.serving, hindsight.review)
     for m in pkgutil.walk_packages(package.__path__, prefix=f"{package.__name__}.")
 )
 

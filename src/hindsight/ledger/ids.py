@@ -1,4 +1,4 @@
-"""Stable, prefixed, time-ordered record ids (``exp_…``, ``fail_…``, ``les_…``, ``pm_…``)."""
+"""Stable, prefixed, time-ordered record ids (``exp_…``, ``fail_…``, ``pred_…``, …)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ PREFIXES = {
     "lesson": "les",
     "postmortem": "pm",
     "profile": "prf",
+    "prediction": "pred",
+    "outcome": "out",
+    "review": "rev",
 }
 
 

@@ -1,11 +1,12 @@
-"""Guarded serving: model backends, circuit breakers and a fallback chain under a deadline.
+"""Guarded serving: model backends, circuit breakers, a fallback chain under a deadline,
+abstention and the prediction log.
 
-Work in progress (issue 5): the service, abstention and review routing, rollouts, the
-prediction log and the HTTP API come next.
+Work in progress (issue 5): the service, review routing, rollouts and the HTTP API come next.
 """
 
 from __future__ import annotations
 
+from hindsight.serving.abstain import AbstentionPolicy, RiskRule, Verdict
 from hindsight.serving.backend import ModelBackend, ModelOutput
 from hindsight.serving.backends import (
     CallableBackend,
@@ -16,8 +17,10 @@ from hindsight.serving.backends import (
 )
 from hindsight.serving.breaker import CircuitBreaker
 from hindsight.serving.fallback import Answer, Attempt, FallbackChain, Tier
+from hindsight.serving.log import PredictionLog, PredictionRecord
 
 __all__ = [
+    "AbstentionPolicy",
     "Answer",
     "Attempt",
     "CallableBackend",
@@ -27,7 +30,11 @@ __all__ = [
     "MockBackend",
     "ModelBackend",
     "ModelOutput",
+    "PredictionLog",
+    "PredictionRecord",
+    "RiskRule",
     "RulesBackend",
     "SklearnBackend",
     "Tier",
+    "Verdict",
 ]

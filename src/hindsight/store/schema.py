@@ -34,8 +34,11 @@ __all__ = [
     "metadata",
     "metric_chunks",
     "notes",
+    "outcomes",
     "postmortems",
+    "predictions",
     "profiles",
+    "review_items",
 ]
 
 #: Version stamped on every persisted record; bump when a record's shape changes.
@@ -240,4 +243,68 @@ profiles = Table(
     Column("schema_version", Integer, nullable=False),
     # The newest profile of a name is one step along this index (0004).
     Index("ix_profiles_project_name_created", "project", "name", "created_at"),
+)
+
+# -- serving (0005) ---------------------------------------------------------------------
+
+# One row per served request, written in batches off the request path
+# (serving/log.py). ``attempts`` holds each tier's part (tier, outcome, latency, detail).
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("request_id", String(200)),
+    Column("created_at", Float, nullable=False),
+    Column("service", String(200), nullable=False),
+    Column("version", String(200), nullable=False, default=""),
+    Column("arm", String(64), nullable=False),
+    Column("tier", String(200), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("fell_back", Boolean, nullable=False, default=False),
+    Column("attempts", JSON, nullable=False),
+    Column("inputs", JSON),
+    Column("output", JSON),
+    Column("confidence", Float),
+    Column("latency_ms", Float, nullable=False),
+    Column("review_ticket", String(_ID)),
+    Column("schema_version", Integer, nullable=False),
+    Index("ix_predictions_service_created", "service", "created_at"),
+    Index("ix_predictions_request", "request_id"),
+)
+
+# Labels and rewards that arrive after the prediction (``POST /outcomes``). No foreign
+# key: an outcome may be recorded before its prediction's batch is flushed.
+outcomes = Table(
+    "outcomes",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("prediction_id", String(_ID), nullable=False),
+    Column("label", JSON),
+    Column("reward", Float),
+    Column("created_at", Float, nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Index("ix_outcomes_prediction_created", "prediction_id", "created_at"),
+)
+
+# Predictions sent to people for review. status: pending, claimed, decided, expired.
+review_items = Table(
+    "review_items",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("prediction_id", String(_ID)),
+    Column("service", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("priority", Float, nullable=False, default=0.0),
+    Column("inputs", JSON),
+    Column("proposed_output", JSON),
+    Column("decision", JSON),
+    Column("reviewer", String(200)),
+    Column("created_at", Float, nullable=False),
+    Column("claimed_at", Float),
+    Column("decided_at", Float),
+    Column("due_at", Float),
+    Column("schema_version", Integer, nullable=False),
+    Index("ix_review_items_service_status_created", "service", "status", "created_at"),
+    Index("ix_review_items_prediction", "prediction_id"),
 )

@@ -576,6 +576,146 @@ class Store(StoreBase):
         with self.read() as conn:
             return _dicts(conn.execute(q.order_by(p.c.created_at.desc(), p.c.id.desc())))
 
+    # -- prediction log ----------------------------------------------------------------
+
+    def append_predictions(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert a batch of ``predictions`` rows: one multi-row insert, one transaction."""
+        if not rows:
+            return
+        with self.write() as conn:
+            conn.execute(insert(t.predictions), [dict(r) for r in rows])
+
+    def list_predictions(
+        self,
+        *,
+        service: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int | None = None,
+    ) -> list[Row]:
+        """Logged predictions, oldest first; ``since`` inclusive, ``until`` exclusive."""
+        p = t.predictions
+        q = select(p)
+        if service is not None:
+            q = q.where(p.c.service == service)
+        if since is not None:
+            q = q.where(p.c.created_at >= since)
+        if until is not None:
+            q = q.where(p.c.created_at < until)
+        q = q.order_by(p.c.created_at, p.c.id)
+        if limit is not None:
+            q = q.limit(limit)
+        with self.read() as conn:
+            return _dicts(conn.execute(q))
+
+    def record_outcomes(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert a batch of ``outcomes`` rows (labels, rewards) in one transaction.
+
+        The prediction need not be stored yet: outcomes are joined at read time.
+        """
+        if not rows:
+            return
+        with self.write() as conn:
+            conn.execute(insert(t.outcomes), [dict(r) for r in rows])
+
+    def predictions_with_outcomes(
+        self,
+        *,
+        service: str | None = None,
+        since: float | None = None,
+        include_unlabelled: bool = False,
+    ) -> list[Row]:
+        """Predictions joined with their outcomes, one row per (prediction, outcome).
+
+        Each row is the prediction's columns plus ``outcome_id``, ``label``, ``reward``
+        and ``outcome_at``; oldest prediction first, then oldest outcome. With
+        ``include_unlabelled`` predictions without an outcome are included (outer
+        join, the outcome columns ``None``).
+        """
+        p, o = t.predictions, t.outcomes
+        on = o.c.prediction_id == p.c.id
+        q = select(
+            p,
+            o.c.id.label("outcome_id"),
+            o.c.label,
+            o.c.reward,
+            o.c.created_at.label("outcome_at"),
+        ).select_from(p.outerjoin(o, on) if include_unlabelled else p.join(o, on))
+        if service is not None:
+            q = q.where(p.c.service == service)
+        if since is not None:
+            q = q.where(p.c.created_at >= since)
+        q = q.order_by(p.c.created_at, p.c.id, o.c.created_at, o.c.id)
+        with self.read() as conn:
+            return _dicts(conn.execute(q))
+
+    # -- review queue ----------------------------------------------------------------
+
+    def add_review_item(self, row: Mapping[str, Any]) -> None:
+        """Insert one ``review_items`` row."""
+        with self.write() as conn:
+            conn.execute(insert(t.review_items), [dict(row)])
+
+    def update_review_item(
+        self,
+        item_id: str,
+        values: Mapping[str, Any],
+        *,
+        expect_status: str | Sequence[str] | None = None,
+    ) -> bool:
+        """Update a review item if it exists (and its status is ``expect_status``).
+
+        The check and the update are one statement, so two reviewers claiming the
+        same item cannot both succeed. Returns whether a row was updated.
+        """
+        r = t.review_items
+        q = update(r).where(r.c.id == item_id)
+        if isinstance(expect_status, str):
+            q = q.where(r.c.status == expect_status)
+        elif expect_status is not None:
+            q = q.where(r.c.status.in_(list(expect_status)))
+        with self.write() as conn:
+            return bool(conn.execute(q.values(**values)).rowcount == 1)
+
+    def list_review_items(
+        self,
+        *,
+        service: str | None = None,
+        status: str | Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> list[Row]:
+        """Review items, highest priority first, then oldest first."""
+        r = t.review_items
+        q = select(r).where(*self._review_filter(service, status))
+        q = q.order_by(r.c.priority.desc(), r.c.created_at, r.c.id)
+        if limit is not None:
+            q = q.limit(limit)
+        with self.read() as conn:
+            return _dicts(conn.execute(q))
+
+    def count_review_items(
+        self, *, service: str | None = None, status: str | Sequence[str] | None = None
+    ) -> int:
+        """How many review items match (e.g. the pending backlog of a service)."""
+        r = t.review_items
+        q = select(func.count()).select_from(r).where(*self._review_filter(service, status))
+        with self.read() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    @staticmethod
+    def _review_filter(
+        service: str | None, status: str | Sequence[str] | None
+    ) -> list[ColumnElement[bool]]:
+        r = t.review_items
+        cond: list[ColumnElement[bool]] = []
+        if service is not None:
+            cond.append(r.c.service == service)
+        if isinstance(status, str):
+            cond.append(r.c.status == status)
+        elif status is not None:
+            cond.append(r.c.status.in_(list(status)))
+        return cond
+
     # -- maintenance -----------------------------------------------------------------
 
     def delete_experiment(self, experiment_id: str) -> None:

@@ -1,0 +1,410 @@
+"""The prediction log: one record per served request, written in batches off the request path.
+
+Each record holds the request's id and time, the service, model version and arm
+(``baseline``, ``canary``, ``shadow`` or an A/B arm's name), the tier that answered
+and why earlier tiers did not (error, timeout, open circuit, abstention), the
+inputs, output, confidence, latency and any review ticket. Outcomes (labels,
+rewards) arrive later and are joined at read time (``Store.predictions_with_outcomes``).
+
+Durability, in plain terms:
+
+* :meth:`PredictionLog.log` only appends to an in-memory queue (O(1), thread-safe,
+  never waits on the database). A background thread writes the queue every
+  ``flush_interval_s`` seconds, or sooner once ``max_batch`` records wait, as one
+  multi-row insert in one transaction per batch.
+* A graceful shutdown (:meth:`PredictionLog.close`, also run at interpreter exit)
+  flushes everything. **A crash loses at most the records of the last flush
+  interval** (plus any batch held back while the database was unreachable).
+* When the database is unreachable the batch is kept, the error logged, and the
+  write retried next interval, in order. Memory stays bounded: records held for a
+  retry count against ``max_queue``, and once the queue is full new records are
+  dropped and counted in :attr:`PredictionLog.dropped`; logging never raises into
+  the request. Rows the database refuses (e.g. a duplicate id) are retried one by
+  one and those still refused are dropped, logged and counted in ``rejected``.
+* Outcomes are written synchronously (:meth:`PredictionLog.record_outcome`), so
+  ``POST /outcomes`` can report failure; an outcome may precede its prediction's
+  flush.
+
+>>> from hindsight.store import open_store
+>>> from hindsight.serving.fallback import Answer, Attempt
+>>> store = open_store("sqlite://")
+>>> plog = PredictionLog(store, flush_interval_s=60)
+>>> answer = Answer("approve", 0.9, "primary", "v3", (Attempt("primary", "answered", 4.0),), 4.2)
+>>> rec = PredictionRecord.from_answer(answer, service="loans", inputs={"amount": 30}, arm="canary")
+>>> plog.log(rec)
+>>> plog.close()
+>>> [(r["tier"], r["arm"], r["output"]) for r in store.list_predictions(service="loans")]
+[('primary', 'canary', 'approve')]
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hindsight._validation import Interval, validate_params
+from hindsight.errors import ConfigError, StoreError, StoreUnavailable
+from hindsight.ledger.ids import new_id
+from hindsight.serving.fallback import Answer
+from hindsight.store.schema import SCHEMA_VERSION
+from hindsight.store.store import Store
+
+__all__ = ["ARMS", "PredictionLog", "PredictionRecord"]
+
+logger = logging.getLogger(__name__)
+
+#: The arms with a fixed meaning; any other non-empty name is an A/B arm.
+ARMS = ("baseline", "canary", "shadow")
+
+# A failed flush is logged the first time and then once every this many attempts.
+_LOG_EVERY = 60
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` as something a JSON column stores: numpy scalars and arrays become
+    numbers and lists, anything else unknown its ``str``; NaN/inf become ``None``."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    tolist = getattr(value, "tolist", None)  # numpy arrays and scalars
+    if callable(tolist):
+        return _jsonable(tolist())
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return value
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    """One served request, as logged."""
+
+    service: str
+    version: str
+    arm: str
+    tier: str
+    reason: str
+    inputs: Any
+    output: Any
+    confidence: float | None
+    latency_ms: float
+    fell_back: bool = False
+    attempts: tuple[Mapping[str, Any], ...] = ()
+    request_id: str | None = None
+    review_ticket: str | None = None
+    created_at: float = field(default_factory=time.time)
+    id: str = field(default_factory=lambda: new_id("prediction"))
+
+    def __post_init__(self) -> None:
+        if not self.service:
+            raise ConfigError("A PredictionRecord needs a service name.")
+        if not self.arm:
+            raise ConfigError(
+                f"A PredictionRecord needs an arm: one of {', '.join(ARMS)} or an A/B arm's name."
+            )
+
+    @classmethod
+    def from_answer(
+        cls,
+        answer: Answer,
+        *,
+        service: str,
+        inputs: Any,
+        arm: str = "baseline",
+        request_id: str | None = None,
+        review_ticket: str | None = None,
+        reason: str | None = None,
+        at: float | None = None,
+    ) -> PredictionRecord:
+        """The record of a request a :class:`~hindsight.serving.fallback.FallbackChain`
+        answered. ``reason`` overrides the answer's own (e.g. ``"abstained: …"``)."""
+        return cls(
+            service=service,
+            version=answer.version,
+            arm=arm,
+            tier=answer.tier,
+            reason=answer.reason if reason is None else reason,
+            inputs=inputs,
+            output=answer.output,
+            confidence=answer.confidence,
+            latency_ms=answer.latency_ms,
+            fell_back=answer.fell_back,
+            attempts=tuple(a.to_dict() for a in answer.attempts),
+            request_id=request_id,
+            review_ticket=review_ticket,
+            created_at=time.time() if at is None else at,
+        )
+
+    def to_row(self) -> dict[str, Any]:
+        """A row of the ``predictions`` table (JSON-safe inputs, output and attempts)."""
+        conf = self.confidence
+        return {
+            "id": self.id,
+            "request_id": self.request_id,
+            "created_at": float(self.created_at),
+            "service": self.service,
+            "version": self.version or "",
+            "arm": self.arm,
+            "tier": self.tier,
+            "reason": self.reason or "",
+            "fell_back": bool(self.fell_back),
+            "attempts": _jsonable(list(self.attempts)),
+            "inputs": _jsonable(self.inputs),
+            "output": _jsonable(self.output),
+            "confidence": None if conf is None or not math.isfinite(conf) else float(conf),
+            "latency_ms": float(self.latency_ms),
+            "review_ticket": self.review_ticket,
+            "schema_version": SCHEMA_VERSION,
+        }
+
+
+class PredictionLog:
+    """Batched, background writes of :class:`PredictionRecord` to a store.
+
+    ``flush_interval_s``: how often the background thread writes (and so, at most,
+    what a crash loses). ``max_batch``: records per insert; a full batch wakes the
+    writer early. ``max_queue``: records held in memory (including a batch kept for a
+    retry) before new ones are dropped and counted in :attr:`dropped`.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        flush_interval_s: float = 1.0,
+        max_batch: int = 500,
+        max_queue: int = 100_000,
+    ) -> None:
+        validate_params(
+            "PredictionLog",
+            {"flush_interval_s": flush_interval_s, "max_batch": max_batch, "max_queue": max_queue},
+            {
+                "flush_interval_s": Interval(float, 0.0, None, closed="neither"),
+                "max_batch": Interval(int, 1, None),
+                "max_queue": Interval(int, 1, None),
+            },
+        )
+        self.store = store
+        self.flush_interval_s = float(flush_interval_s)
+        self.max_batch = int(max_batch)
+        self.max_queue = int(max_queue)
+        #: Records dropped because the queue was full or the log closed.
+        self.dropped = 0
+        #: Records the database refused even one by one (logged, then dropped).
+        self.rejected = 0
+        #: Records written so far.
+        self.written = 0
+        self._pending: deque[PredictionRecord] = deque()
+        self._held: list[PredictionRecord] = []  # a batch kept for a retry, written first
+        self._lock = threading.Lock()  # guards the queue; held only for O(1) work
+        self._flush_lock = threading.Lock()  # one writer at a time keeps the order
+        self._wake = threading.Event()
+        self._closed = False
+        self._failures = 0
+        self._thread = threading.Thread(
+            target=self._run, name="hindsight-prediction-log", daemon=True
+        )
+        self._thread.start()
+        atexit.register(self.close)
+
+    # -- the request path --------------------------------------------------------------
+
+    def log(self, record: PredictionRecord) -> None:
+        """Queue a record for the next flush. O(1); never blocks on the database or raises."""
+        with self._lock:
+            if self._closed or len(self._pending) + len(self._held) >= self.max_queue:
+                self.dropped += 1
+                return
+            self._pending.append(record)
+            full = len(self._pending) >= self.max_batch
+        if full:
+            self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        """Records waiting to be written (queued or held for a retry)."""
+        with self._lock:
+            return len(self._pending) + len(self._held)
+
+    def stats(self) -> dict[str, int]:
+        """Counters for a health endpoint: written, pending, dropped, rejected."""
+        return {
+            "written": self.written,
+            "pending": self.pending,
+            "dropped": self.dropped,
+            "rejected": self.rejected,
+        }
+
+    # -- writing -----------------------------------------------------------------------
+
+    def flush(self) -> int:
+        """Write everything queued now, in order, batch by batch; returns records written.
+
+        A batch the database cannot take is kept for the next flush (the error is
+        logged, not raised).
+        """
+        written = 0
+        with self._flush_lock:
+            while True:
+                with self._lock:
+                    if self._held:
+                        batch, self._held = self._held, []
+                    else:
+                        n = min(self.max_batch, len(self._pending))
+                        batch = [self._pending.popleft() for _ in range(n)]
+                if not batch:
+                    return written
+                done, keep = self._write(batch)
+                written += done
+                if keep:
+                    with self._lock:
+                        self._held = keep
+                    return written
+
+    def _write(self, batch: list[PredictionRecord]) -> tuple[int, list[PredictionRecord]]:
+        """Write one batch; returns (records written, records to keep for a retry)."""
+        try:
+            self.store.append_predictions([r.to_row() for r in batch])
+        except Exception as exc:
+            if isinstance(exc, StoreError) and not isinstance(exc, StoreUnavailable):
+                return self._write_one_by_one(batch, exc)
+            self._failed(len(batch), exc)
+            return 0, batch
+        self._succeeded(len(batch))
+        return len(batch), []
+
+    def _write_one_by_one(
+        self, batch: list[PredictionRecord], first: Exception
+    ) -> tuple[int, list[PredictionRecord]]:
+        """The database refused the batch: write rows singly to find the refused ones."""
+        logger.warning("The prediction log's batch of %d was refused (%s); retrying row by row.",
+                       len(batch), first)
+        written = 0
+        for i, rec in enumerate(batch):
+            try:
+                self.store.append_predictions([rec.to_row()])
+            except Exception as exc:
+                if isinstance(exc, StoreError) and not isinstance(exc, StoreUnavailable):
+                    self.rejected += 1
+                    logger.error("Dropped prediction %s refused by the store: %s", rec.id, exc)
+                    continue
+                self._failed(len(batch) - i, exc)
+                return written, batch[i:]
+            written += 1
+        self._succeeded(written)
+        return written, []
+
+    def _succeeded(self, n: int) -> None:
+        self.written += n
+        if self._failures:
+            logger.info("The prediction log reaches the store again after %d failed flushes.",
+                        self._failures)
+            self._failures = 0
+
+    def _failed(self, n: int, exc: Exception) -> None:
+        if self._failures % _LOG_EVERY == 0:
+            logger.error(
+                "The prediction log could not write %d records (%s: %s); kept for a retry in "
+                "%.3g s. %d dropped so far.",
+                n, type(exc).__name__, exc, self.flush_interval_s, self.dropped,
+            )
+        self._failures += 1
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._wake.wait(self.flush_interval_s)
+            self._wake.clear()
+            if self._closed:
+                return
+            try:
+                self.flush()
+            except Exception:  # never let the writer thread die
+                logger.exception("The prediction log's writer failed; retrying next interval.")
+
+    def close(self) -> None:
+        """Stop the writer and flush everything left. Idempotent; also runs at exit."""
+        with self._lock:
+            already = self._closed
+            self._closed = True
+        if already:
+            return
+        self._wake.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+        self.flush()
+        left = self.pending
+        if left:
+            logger.error("The prediction log closed with %d records unwritten.", left)
+        atexit.unregister(self.close)
+
+    def __enter__(self) -> PredictionLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- outcomes ----------------------------------------------------------------------
+
+    def record_outcome(
+        self,
+        prediction_id: str,
+        label: Any = None,
+        reward: float | None = None,
+        at: float | None = None,
+    ) -> str:
+        """Record a prediction's label and/or reward now; returns the outcome's id."""
+        return self.record_outcomes(
+            [{"prediction_id": prediction_id, "label": label, "reward": reward, "at": at}]
+        )[0]
+
+    def record_outcomes(self, outcomes: Iterable[Mapping[str, Any]]) -> list[str]:
+        """Record many outcomes (``prediction_id`` and ``label`` and/or ``reward``,
+        optionally ``at``) in one transaction; returns their ids in order."""
+        now = time.time()
+        rows = [_outcome_row(o, now) for o in outcomes]
+        self.store.record_outcomes(rows)
+        return [str(r["id"]) for r in rows]
+
+
+def _outcome_row(o: Mapping[str, Any], now: float) -> dict[str, Any]:
+    pid = o.get("prediction_id")
+    if not isinstance(pid, str) or not pid:
+        raise ConfigError(f"An outcome needs a prediction_id string; got {pid!r}.")
+    unknown = set(o) - {"prediction_id", "label", "reward", "at"}
+    if unknown:
+        raise ConfigError(
+            f"Unknown outcome fields {sorted(unknown)}; use prediction_id, label, reward, at."
+        )
+    label, reward, at = o.get("label"), o.get("reward"), o.get("at")
+    if label is None and reward is None:
+        raise ConfigError(f"The outcome of {pid} needs a label, a reward or both.")
+    validate_params(
+        "record_outcome",
+        {"reward": reward, "at": at},
+        {
+            "reward": Interval(float, allow_none=True),
+            "at": Interval(float, allow_none=True),
+        },
+    )
+    return {
+        "id": new_id("outcome"),
+        "prediction_id": pid,
+        "label": _jsonable(label),
+        "reward": None if reward is None else float(reward),
+        "created_at": now if at is None else float(at),
+        "schema_version": SCHEMA_VERSION,
+    }
