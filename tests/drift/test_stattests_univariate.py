@@ -568,3 +568,18 @@ def test_a_million_rows_take_seconds_not_minutes(cls: type[DriftTest]) -> None:
     result = cls()(x, y)
     assert time.perf_counter() - start < 10.0
     assert math.isfinite(result.effect_size)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_ks_matches_scipy_on_small_and_large_samples_with_ties(seed: int) -> None:
+    from hindsight.drift.stattests import KS
+
+    rng = np.random.default_rng(seed)
+    for n, m in ((300, 200), (30_000, 20_000)):
+        a = np.round(rng.normal(size=n), 1)
+        b = np.round(rng.normal(0.05, size=m), 1)
+        expected = stats.ks_2samp(a, b, method="exact" if max(n, m) <= 10_000 else "asymp")
+        result = KS()(a, b)
+        assert result.statistic == pytest.approx(expected.statistic, abs=1e-12)
+        if max(n, m) <= 10_000:
+            assert result.p_value == pytest.approx(expected.pvalue, rel=1e-9)
