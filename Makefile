@@ -18,7 +18,7 @@ $(VENV)/.demo-installed: $(BUILD_INPUTS) | $(BIN)/python
 	touch $@
 
 $(VENV)/.test-installed: $(BUILD_INPUTS) | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev,postgres,mlflow,torch,lightning,transformers,keras,xgboost,lightgbm,gpu,dask,spark]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,serve,postgres,mlflow,torch,lightning,transformers,keras,xgboost,lightgbm,gpu,dask,spark]"
 	touch $@
 
 demo: $(VENV)/.demo-installed

@@ -9,7 +9,15 @@ import typer
 from rich.markup import escape
 
 from hindsight import __version__
-from hindsight.cli import common, data_cmd, experiments, importer, lessons, postmortem
+from hindsight.cli import (
+    common,
+    data_cmd,
+    experiments,
+    importer,
+    lessons,
+    postmortem,
+    serve_cmd,
+)
 from hindsight.cli.demo_cmd import demo
 from hindsight.cli.diagnose_cmd import diagnose
 from hindsight.errors import HindsightError
@@ -24,6 +32,7 @@ app = typer.Typer(
 )
 experiments.register(app)
 data_cmd.register(app)
+serve_cmd.register(app)
 app.add_typer(lessons.app, name="lessons")
 app.add_typer(postmortem.app, name="postmortem")
 app.add_typer(importer.app, name="import")

@@ -16,6 +16,7 @@ PREFIXES = {
     "prediction": "pred",
     "outcome": "out",
     "review": "rev",
+    "rollout": "roll",
 }
 
 

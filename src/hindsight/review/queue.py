@@ -9,8 +9,10 @@ answers those cases with its rules alone.
 Items move ``pending -> claimed -> decided``; a pending item past its due time can be
 ``expired`` by :meth:`ReviewQueue.expire_overdue`.
 
-Items live behind a small storage seam (:class:`_ItemStore`); the in-memory one is used
-now, a store-backed one (table ``review_items``) can slot in without changing the queue.
+Items live behind a small storage seam (:class:`_ItemStore`): in memory by default, or
+in the store's ``review_items`` table (``ReviewQueue(store=...)``), where several server
+processes share one queue: every transition is one conditional ``UPDATE`` on the row's
+status, so two reviewers claiming the same item cannot both succeed.
 """
 
 from __future__ import annotations
@@ -23,10 +25,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hindsight._validation import Interval, Options, validate_params
-from hindsight.errors import ConfigError, ReviewError, ReviewNotFound
+from hindsight.errors import ConfigError, NotFound, ReviewError, ReviewNotFound
+from hindsight.store.schema import SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from hindsight.store import Store
 
 __all__ = [
     "STATUSES",
@@ -99,7 +105,7 @@ class _ItemStore(Protocol):
 
     def add(self, item: ReviewItem) -> None: ...
     def get(self, item_id: str) -> ReviewItem | None: ...
-    def replace(self, item: ReviewItem) -> None: ...
+    def replace(self, item: ReviewItem, previous: str) -> bool: ...
     def items(self, status: str | None) -> list[ReviewItem]: ...
     def count(self, status: str) -> int: ...
     def oldest_pending(self) -> ReviewItem | None: ...
@@ -121,8 +127,11 @@ class _MemoryItems:
     def get(self, item_id: str) -> ReviewItem | None:
         return self._open.get(item_id) or self._finished.get(item_id)
 
-    def replace(self, item: ReviewItem) -> None:
-        old = self._open.pop(item.id)
+    def replace(self, item: ReviewItem, previous: str) -> bool:
+        old = self._open.get(item.id)
+        if old is None or old.status != previous:
+            return False
+        del self._open[item.id]
         self._counts[old.status] -= 1
         self._counts[item.status] += 1
         if item.status in _FINISHED:
@@ -131,6 +140,7 @@ class _MemoryItems:
                 self._finished.popitem(last=False)
         else:
             self._open[item.id] = item
+        return True
 
     def items(self, status: str | None) -> list[ReviewItem]:
         every = [*self._open.values(), *self._finished.values()]
@@ -142,6 +152,62 @@ class _MemoryItems:
     def oldest_pending(self) -> ReviewItem | None:
         pending = [i for i in self._open.values() if i.status == "pending"]
         return min(pending, key=lambda i: (i.created_at, i.id)) if pending else None
+
+
+_COLUMNS = (
+    "id", "prediction_id", "service", "status", "reason", "priority", "inputs",
+    "proposed_output", "decision", "reviewer", "note", "created_at", "claimed_at",
+    "decided_at", "due_at",
+)  # fmt: skip
+
+
+class _StoreItems:
+    """Items in the store's ``review_items`` table, one service's share of it."""
+
+    def __init__(self, store: Store, service: str) -> None:
+        self._store = store
+        self._service = service
+
+    @staticmethod
+    def _item(row: Mapping[str, Any]) -> ReviewItem:
+        values: dict[str, Any] = {k: row.get(k) for k in _COLUMNS}
+        values["priority"] = int(values["priority"] or 0)
+        values["inputs"] = values["inputs"] or {}
+        values["reason"] = values["reason"] or ""
+        return ReviewItem(**values)
+
+    @staticmethod
+    def _row(item: ReviewItem) -> dict[str, Any]:
+        row = item.to_dict()
+        row["priority"] = float(item.priority)
+        row["schema_version"] = SCHEMA_VERSION
+        return row
+
+    def add(self, item: ReviewItem) -> None:
+        self._store.add_review_item(self._row(item))
+
+    def get(self, item_id: str) -> ReviewItem | None:
+        try:
+            row = self._store.get("review_item", item_id)
+        except NotFound:
+            return None
+        return self._item(row) if row["service"] == self._service else None
+
+    def replace(self, item: ReviewItem, previous: str) -> bool:
+        row = self._row(item)
+        del row["id"]
+        return self._store.update_review_item(item.id, row, expect_status=previous)
+
+    def items(self, status: str | None) -> list[ReviewItem]:
+        rows = self._store.list_review_items(service=self._service, status=status)
+        return [self._item(r) for r in rows]
+
+    def count(self, status: str) -> int:
+        return self._store.count_review_items(service=self._service, status=status)
+
+    def oldest_pending(self) -> ReviewItem | None:
+        row = self._store.oldest_review_item(service=self._service, status="pending")
+        return None if row is None else self._item(row)
 
 
 class ReviewQueue:
@@ -168,7 +234,7 @@ class ReviewQueue:
         capacity: int = 1000,
         sla_s: float = 3600.0,
         clock: Callable[[], float] = time.time,
-        store: object | None = None,
+        store: Store | None = None,
         service: str = "default",
     ) -> None:
         validate_params(
@@ -179,16 +245,16 @@ class ReviewQueue:
                 "sla_s": Interval(float, 0.0, None, closed="neither"),
             },
         )
-        if store is not None:
+        if not isinstance(service, str) or not service:
             raise ConfigError(
-                "A store-backed ReviewQueue is not available yet; pass store=None for the "
-                "in-memory queue."
+                f"A ReviewQueue needs a service name (a non-empty str). Got {service!r}."
             )
         self.capacity = int(capacity)
         self.sla_s = float(sla_s)
         self.service = service
+        self.store = store
         self._clock = clock
-        self._items: _ItemStore = _MemoryItems()
+        self._items: _ItemStore = _MemoryItems() if store is None else _StoreItems(store, service)
         self._lock = threading.RLock()
         self._refused = 0
 
@@ -293,7 +359,7 @@ class ReviewQueue:
             claimed = dataclasses.replace(
                 item, status="claimed", reviewer=reviewer, claimed_at=self._clock()
             )
-            self._items.replace(claimed)
+            self._swap(claimed, "pending", "claim")
             return claimed
 
     def release(self, item_id: str, reviewer: str) -> ReviewItem:
@@ -301,7 +367,7 @@ class ReviewQueue:
         with self._lock:
             item = self._claimed_by(item_id, reviewer, "release")
             back = dataclasses.replace(item, status="pending", reviewer=None, claimed_at=None)
-            self._items.replace(back)
+            self._swap(back, "claimed", "release")
             return back
 
     def decide(self, item_id: str, reviewer: str, output: Any, note: str | None = None) -> Decision:
@@ -309,10 +375,12 @@ class ReviewQueue:
         with self._lock:
             item = self._claimed_by(item_id, reviewer, "decide")
             now = self._clock()
-            self._items.replace(
+            self._swap(
                 dataclasses.replace(
                     item, status="decided", decision=output, note=note, decided_at=now
-                )
+                ),
+                "claimed",
+                "decide",
             )
             return Decision(
                 item_id=item.id,
@@ -322,6 +390,16 @@ class ReviewQueue:
                 proposed_output=item.proposed_output,
                 note=note,
                 decided_at=now,
+            )
+
+    def _swap(self, item: ReviewItem, previous: str, action: str) -> None:
+        """Move an item on from ``previous``; fails if another process moved it first."""
+        if not self._items.replace(item, previous):
+            now = self._items.get(item.id)
+            state = now.status if now is not None else "gone"
+            raise ReviewError(
+                f"Review item {item.id!r} changed while you tried to {action} it (it is now "
+                f"{state}); reload it and try again."
             )
 
     def _claimed_by(self, item_id: str, reviewer: str, action: str) -> ReviewItem:
@@ -353,8 +431,8 @@ class ReviewQueue:
             for item in self._items.items("pending"):
                 if now > item.due_at:
                     done = dataclasses.replace(item, status="expired")
-                    self._items.replace(done)
-                    expired.append(done)
+                    if self._items.replace(done, "pending"):  # else claimed meanwhile
+                        expired.append(done)
             return expired
 
     def stats(self) -> dict[str, Any]:

@@ -34,7 +34,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,7 +56,7 @@ class Attempt:
     """One tier's part in answering a request."""
 
     tier: str
-    outcome: str  # answered, error, timeout, invalid, circuit_open, too_slow
+    outcome: str  # answered, abstained, error, timeout, invalid, circuit_open, too_slow
     latency_ms: float
     detail: str = ""
 
@@ -129,7 +129,9 @@ class Tier:
     @property
     def pool(self) -> ThreadPoolExecutor:
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix=f"tier-{self.name}")
+            self._pool = ThreadPoolExecutor(
+                self.max_workers, thread_name_prefix=f"tier-{self.name}"
+            )
         return self._pool
 
     def observe(self, latency_ms: float) -> None:
@@ -179,7 +181,9 @@ class FallbackChain:
             },
         )
         if not tiers:
-            raise ConfigError("A FallbackChain needs at least one tier (its last is the fail-safe).")
+            raise ConfigError(
+                "A FallbackChain needs at least one tier (its last is the fail-safe)."
+            )
         self.tiers = [t if isinstance(t, Tier) else Tier(t) for t in tiers]
         names = [t.name for t in self.tiers]
         if len(set(names)) != len(names):
@@ -195,15 +199,28 @@ class FallbackChain:
         p99 = self.tiers[-1].p99_ms
         return max(1.0, p99 if p99 is not None else 0.1 * self.deadline_ms)
 
-    async def predict(self, inputs: Mapping[str, Any]) -> Answer:
-        """Answer one request; raises :class:`FallbackExhausted` only if every tier failed."""
+    async def predict(
+        self,
+        inputs: Mapping[str, Any],
+        *,
+        judge: Callable[[ModelOutput], str | None] | None = None,
+    ) -> Answer:
+        """Answer one request; raises :class:`FallbackExhausted` only if every tier failed.
+
+        ``judge`` sees each valid answer of a tier before the last and returns why the
+        tier should abstain (or None to accept it); an abstention counts against the
+        tier's breaker and hands the request straight to the last tier, the fail-safe.
+        """
         start = time.perf_counter()
         deadline = start + self.deadline_ms / 1000.0
         reserve = self._reserve_ms() / 1000.0
         attempts: list[Attempt] = []
         loop = asyncio.get_running_loop()
         last = len(self.tiers) - 1
+        abstained = False
         for i, tier in enumerate(self.tiers):
+            if abstained and i < last:
+                continue
             now = time.perf_counter()
             budget = deadline - now - (reserve if i < last else 0.0)
             if i < last:
@@ -223,7 +240,9 @@ class FallbackChain:
                     )
                     continue
                 if not tier.breaker.allow():
-                    attempts.append(Attempt(tier.name, "circuit_open", 0.0, tier.breaker.reason or ""))
+                    attempts.append(
+                        Attempt(tier.name, "circuit_open", 0.0, tier.breaker.reason or "")
+                    )
                     continue
             else:
                 budget = max(budget, reserve)
@@ -236,7 +255,9 @@ class FallbackChain:
                 ms = (time.perf_counter() - t0) * 1000.0
                 tier.breaker.record(ok=False, latency_ms=ms)
                 tier.observe(ms)
-                attempts.append(Attempt(tier.name, "timeout", ms, f"no answer in {budget * 1000:.1f} ms"))
+                attempts.append(
+                    Attempt(tier.name, "timeout", ms, f"no answer in {budget * 1000:.1f} ms")
+                )
                 continue
             except Exception as exc:  # a model's own failure is this tier's miss
                 ms = (time.perf_counter() - t0) * 1000.0
@@ -247,12 +268,20 @@ class FallbackChain:
             ms = (time.perf_counter() - t0) * 1000.0
             tier.observe(ms)
             answer = _as_output(out)
-            problem = answer.problem() if answer is not None else "the backend returned no ModelOutput"
+            problem = (
+                answer.problem() if answer is not None else "the backend returned no ModelOutput"
+            )
             if problem is not None:
                 tier.breaker.record(ok=False, latency_ms=ms)
                 attempts.append(Attempt(tier.name, "invalid", ms, problem))
                 continue
             assert answer is not None
+            why = judge(answer) if judge is not None and i < last else None
+            if why:
+                tier.breaker.record(ok=True, latency_ms=ms, abstained=True)
+                attempts.append(Attempt(tier.name, "abstained", ms, why))
+                abstained = True
+                continue
             tier.breaker.record(ok=True, latency_ms=ms)
             attempts.append(Attempt(tier.name, "answered", ms))
             return Answer(
@@ -269,14 +298,24 @@ class FallbackChain:
             + ". Make the last tier a rule set that cannot fail."
         )
 
-    def predict_sync(self, inputs: Mapping[str, Any]) -> Answer:
+    def predict_sync(
+        self,
+        inputs: Mapping[str, Any],
+        *,
+        judge: Callable[[ModelOutput], str | None] | None = None,
+    ) -> Answer:
         """:meth:`predict` from synchronous code (not from inside a running event loop)."""
-        return asyncio.run(self.predict(inputs))
+        return asyncio.run(self.predict(inputs, judge=judge))
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Each tier's breaker state and recent p99, for the status endpoint."""
         return [
-            {"tier": t.name, **t.backend.describe(), "p99_ms": t.p99_ms, "breaker": t.breaker.snapshot()}
+            {
+                "tier": t.name,
+                **t.backend.describe(),
+                "p99_ms": t.p99_ms,
+                "breaker": t.breaker.snapshot(),
+            }
             for t in self.tiers
         ]
 

@@ -129,6 +129,7 @@ class PredictionRecord:
         review_ticket: str | None = None,
         reason: str | None = None,
         at: float | None = None,
+        id: str | None = None,
     ) -> PredictionRecord:
         """The record of a request a :class:`~hindsight.serving.fallback.FallbackChain`
         answered. ``reason`` overrides the answer's own (e.g. ``"abstained: …"``)."""
@@ -147,6 +148,7 @@ class PredictionRecord:
             request_id=request_id,
             review_ticket=review_ticket,
             created_at=time.time() if at is None else at,
+            **({"id": id} if id is not None else {}),
         )
 
     def to_row(self) -> dict[str, Any]:
@@ -291,8 +293,11 @@ class PredictionLog:
         self, batch: list[PredictionRecord], first: Exception
     ) -> tuple[int, list[PredictionRecord]]:
         """The database refused the batch: write rows singly to find the refused ones."""
-        logger.warning("The prediction log's batch of %d was refused (%s); retrying row by row.",
-                       len(batch), first)
+        logger.warning(
+            "The prediction log's batch of %d was refused (%s); retrying row by row.",
+            len(batch),
+            first,
+        )
         written = 0
         for i, rec in enumerate(batch):
             try:
@@ -311,8 +316,10 @@ class PredictionLog:
     def _succeeded(self, n: int) -> None:
         self.written += n
         if self._failures:
-            logger.info("The prediction log reaches the store again after %d failed flushes.",
-                        self._failures)
+            logger.info(
+                "The prediction log reaches the store again after %d failed flushes.",
+                self._failures,
+            )
             self._failures = 0
 
     def _failed(self, n: int, exc: Exception) -> None:
@@ -320,7 +327,11 @@ class PredictionLog:
             logger.error(
                 "The prediction log could not write %d records (%s: %s); kept for a retry in "
                 "%.3g s. %d dropped so far.",
-                n, type(exc).__name__, exc, self.flush_interval_s, self.dropped,
+                n,
+                type(exc).__name__,
+                exc,
+                self.flush_interval_s,
+                self.dropped,
             )
         self._failures += 1
 

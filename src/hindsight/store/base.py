@@ -39,6 +39,9 @@ _TABLES: dict[str, Table] = {
     "failure": t.failures,
     "lesson": t.lessons,
     "postmortem": t.postmortems,
+    "prediction": t.predictions,
+    "review_item": t.review_items,
+    "rollout": t.rollouts,
 }
 
 
@@ -109,7 +112,12 @@ class StoreBase:
             conn.execute(insert(_TABLES[kind]), [dict(row)])
 
     def insert_and_update(
-        self, kind: str, row: Mapping[str, Any], other: str, other_id: str, values: Mapping[str, Any]
+        self,
+        kind: str,
+        row: Mapping[str, Any],
+        other: str,
+        other_id: str,
+        values: Mapping[str, Any],
     ) -> None:
         """Insert one record and update another in the same transaction."""
         table = _TABLES[other]
@@ -142,7 +150,8 @@ class StoreBase:
         table = _TABLES[kind]
         with self.read() as conn:
             ids = conn.execute(
-                select(table.c.id).where(table.c.id.startswith(record_id_prefix, autoescape=True)).limit(5)
+                select(table.c.id)
+                .where(table.c.id.startswith(record_id_prefix, autoescape=True))
+                .limit(5)
             )
             return [str(i) for i in ids.scalars()]
-

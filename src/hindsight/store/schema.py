@@ -39,6 +39,7 @@ __all__ = [
     "predictions",
     "profiles",
     "review_items",
+    "rollouts",
 ]
 
 #: Version stamped on every persisted record; bump when a record's shape changes.
@@ -174,9 +175,7 @@ failures = Table(
     Column("evidence", JSON, nullable=False),
     Column("schema_version", Integer, nullable=False),
     # Covers the newest occurrences of a fingerprint, read without touching the rows (0003).
-    Index(
-        "ix_failures_fingerprint_created", "fingerprint", "created_at", "id", "experiment_id"
-    ),
+    Index("ix_failures_fingerprint_created", "fingerprint", "created_at", "id", "experiment_id"),
     Index("ix_failures_experiment", "experiment_id"),
     Index("ix_failures_project_created", "project", "created_at"),
     Index("ix_failures_category", "category"),
@@ -300,6 +299,7 @@ review_items = Table(
     Column("proposed_output", JSON),
     Column("decision", JSON),
     Column("reviewer", String(200)),
+    Column("note", Text),  # 0006
     Column("created_at", Float, nullable=False),
     Column("claimed_at", Float),
     Column("decided_at", Float),
@@ -307,4 +307,32 @@ review_items = Table(
     Column("schema_version", Integer, nullable=False),
     Index("ix_review_items_service_status_created", "service", "status", "created_at"),
     Index("ix_review_items_prediction", "prediction_id"),
+)
+
+# -- rollouts (0006) --------------------------------------------------------------------
+
+# One row per canary, shadow or A/B rollout of a service: where it stands, every
+# interval's analysis (verdict and the inputs behind it), and, for a canary that was
+# rolled back, the failed experiment and failure it was recorded as.
+rollouts = Table(
+    "rollouts",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("service", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),  # canary, shadow, ab
+    Column("baseline", String(200), nullable=False),
+    Column("candidate", String(200), nullable=False),
+    Column("status", String(16), nullable=False),  # running, promoted, rolled_back, stopped
+    Column("step", Integer, nullable=False, default=0),
+    Column("share", Float, nullable=False, default=0.0),
+    Column("config", JSON, nullable=False),
+    Column("analyses", JSON, nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("experiment_id", String(_ID)),
+    Column("failure_id", String(_ID)),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("ended_at", Float),
+    Column("schema_version", Integer, nullable=False),
+    Index("ix_rollouts_service_created", "service", "created_at"),
 )

@@ -162,7 +162,9 @@ class Store(StoreBase):
             "WHERE e.outcome = 'success' AND e.project = pairs.project "
             "AND e.name = pairs.name) FROM pairs"
         )
-        params = {f"{k}{i}": v for i, pn in enumerate(wanted) for k, v in zip("pn", pn, strict=True)}
+        params = {
+            f"{k}{i}": v for i, pn in enumerate(wanted) for k, v in zip("pn", pn, strict=True)
+        }
         with self.read() as conn:
             found = conn.execute(sql, params)
             return {(str(p), str(n)): float(m) for p, n, m in found if m is not None}
@@ -230,7 +232,9 @@ class Store(StoreBase):
         """Every (child, parent) pair."""
         p = t.experiment_parents
         with self.read() as conn:
-            return [(str(a), str(b)) for a, b in conn.execute(select(p.c.experiment_id, p.c.parent_id))]
+            return [
+                (str(a), str(b)) for a, b in conn.execute(select(p.c.experiment_id, p.c.parent_id))
+            ]
 
     def add_note(self, experiment_id: str, kind: str, text: str, at: float) -> None:
         """A next step (or other note) on an experiment."""
@@ -283,16 +287,16 @@ class Store(StoreBase):
                 conn.execute(insert(t.metric_chunks), rows)
             if summary is not None:
                 e = t.experiments
-                conn.execute(
-                    update(e).where(e.c.id == summary[0]).values(summary=dict(summary[1]))
-                )
+                conn.execute(update(e).where(e.c.id == summary[0]).values(summary=dict(summary[1])))
 
     def metric_series(
         self, experiment_id: str, key: str | None = None
     ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Step series of an experiment: key -> (steps, values, times), in write order."""
         m = t.metric_chunks
-        q = select(m.c.key, m.c.steps, m.c.vals, m.c.times).where(m.c.experiment_id == experiment_id)
+        q = select(m.c.key, m.c.steps, m.c.vals, m.c.times).where(
+            m.c.experiment_id == experiment_id
+        )
         if key is not None:
             q = q.where(m.c.key == key)
         parts: dict[str, list[tuple[bytes, bytes, bytes]]] = {}
@@ -701,6 +705,33 @@ class Store(StoreBase):
         q = select(func.count()).select_from(r).where(*self._review_filter(service, status))
         with self.read() as conn:
             return int(conn.execute(q).scalar_one())
+
+    def oldest_review_item(self, *, service: str, status: str = "pending") -> Row | None:
+        """The oldest item of a status (for the review queue's SLA check), or None."""
+        r = t.review_items
+        q = select(r).where(*self._review_filter(service, status))
+        q = q.order_by(r.c.created_at, r.c.id).limit(1)
+        with self.read() as conn:
+            rows = _dicts(conn.execute(q))
+        return rows[0] if rows else None
+
+    # -- rollouts ----------------------------------------------------------------------
+
+    def list_rollouts(
+        self, *, service: str | None = None, status: str | None = None, limit: int | None = None
+    ) -> list[Row]:
+        """Rollouts, newest first."""
+        r = t.rollouts
+        q = select(r)
+        if service is not None:
+            q = q.where(r.c.service == service)
+        if status is not None:
+            q = q.where(r.c.status == status)
+        q = q.order_by(r.c.created_at.desc(), r.c.id.desc())
+        if limit is not None:
+            q = q.limit(limit)
+        with self.read() as conn:
+            return _dicts(conn.execute(q))
 
     @staticmethod
     def _review_filter(

@@ -111,9 +111,7 @@ def upgrade() -> None:
         sa.Column("vals", sa.LargeBinary, nullable=False),
         sa.Column("times", sa.LargeBinary, nullable=False),
     )
-    op.create_index(
-        "ix_metric_chunks_experiment_key", "metric_chunks", ["experiment_id", "key"]
-    )
+    op.create_index("ix_metric_chunks_experiment_key", "metric_chunks", ["experiment_id", "key"])
 
     op.create_table(
         "failures",

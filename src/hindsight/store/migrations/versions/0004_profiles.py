@@ -30,7 +30,9 @@ def upgrade() -> None:
         sa.Column("created_at", sa.Float, nullable=False),
         sa.Column("schema_version", sa.Integer, nullable=False),
     )
-    op.create_index("ix_profiles_project_name_created", "profiles", ["project", "name", "created_at"])
+    op.create_index(
+        "ix_profiles_project_name_created", "profiles", ["project", "name", "created_at"]
+    )
 
 
 def downgrade() -> None:

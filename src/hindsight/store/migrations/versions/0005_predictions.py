@@ -36,9 +36,7 @@ def upgrade() -> None:
         sa.Column("review_ticket", sa.String(40)),
         sa.Column("schema_version", sa.Integer, nullable=False),
     )
-    op.create_index(
-        "ix_predictions_service_created", "predictions", ["service", "created_at"]
-    )
+    op.create_index("ix_predictions_service_created", "predictions", ["service", "created_at"])
     op.create_index("ix_predictions_request", "predictions", ["request_id"])
 
     op.create_table(
@@ -50,9 +48,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.Float, nullable=False),
         sa.Column("schema_version", sa.Integer, nullable=False),
     )
-    op.create_index(
-        "ix_outcomes_prediction_created", "outcomes", ["prediction_id", "created_at"]
-    )
+    op.create_index("ix_outcomes_prediction_created", "outcomes", ["prediction_id", "created_at"])
 
     op.create_table(
         "review_items",
