@@ -665,12 +665,12 @@ def demo(_demo_run: _DemoRun) -> Demo:
 def test_demo_json(demo: Demo) -> None:
     res = demo.result
     assert set(res["experiments"]) == {
-        "crash", "repeat", "diverge", "guarded", "baseline", "deep", "hybrid"
+        "crash", "repeat", "diverge", "guarded", "baseline", "deep", "hybrid", "canary"
     }
-    assert set(res["failures"]) == {"crash", "repeat", "diverge", "guarded"}
+    assert set(res["failures"]) == {"crash", "repeat", "diverge", "guarded", "canary"}
     assert res["project"] == "recsys-demo"
     m = res["metrics"]
-    assert (m["experiments"], m["failures"], m["lessons"]) == (7, 4, 4)
+    assert (m["experiments"], m["failures"], m["lessons"]) == (8, 5, 4)
     assert m["repeat_failures"] == 1 and 0 < m["learning_efficiency"] <= 1
     path = Path(res["postmortem_path"])
     assert path.parent == demo.home / "postmortems" and path.name == f"{res['postmortem_id']}.md"
@@ -707,11 +707,25 @@ def test_demo_guard_stops_the_long_run_with_a_diagnosis(demo: Demo) -> None:
     assert any(line.strip().startswith("val_loss") and "█" in line for line in text.splitlines())
 
 
+def test_demo_serves_falls_back_and_rolls_back_a_worse_canary(demo: Demo) -> None:
+    res = demo.result
+    serving = res["serving"]
+    # The outage sent requests to the cf-baseline tier, opened the breaker, and it closed.
+    assert serving["breaker_opened"] and serving["breaker_closed_again"]
+    assert serving["tiers"]["hybrid"] > serving["tiers"]["cf"] > 0
+    assert serving["canary_status"] == "rolled_back"
+    assert "reward_rate" in serving["canary_reason"]
+    shown = ok_json(demo.url, "show", res["experiments"]["canary"])
+    assert shown["outcome"] == "failure" and "canary" in shown["tags"]
+    assert shown["failure"]["source"] == "canary"
+    assert shown["failure"]["id"] == res["failures"]["canary"]
+
+
 def test_demo_store_through_the_read_commands(demo: Demo) -> None:
     res = demo.result
     failed = ok_json(demo.url, "ls", "--failed", "-p", "recsys-demo")
     assert {e["id"] for e in failed} == {
-        res["experiments"][k] for k in ("crash", "repeat", "diverge", "guarded")
+        res["experiments"][k] for k in ("crash", "repeat", "diverge", "guarded", "canary")
     }
     assert ok_json(demo.url, "similar", res["failures"]["repeat"]) == ok_json(
         demo.url, "similar", res["experiments"]["repeat"])

@@ -28,6 +28,7 @@ from hindsight.demo.recsys import (
     evaluate,
     make_dataset,
 )
+from hindsight.demo.serving import run_serving_demo
 from hindsight.ledger import (
     Experiment,
     FailureReport,
@@ -61,6 +62,7 @@ class DemoResult:
     postmortem_id: str | None = None
     postmortem_path: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    serving: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -95,8 +97,9 @@ def run_demo(
 
     # 1. Collaborative filtering: good on known users, blind to new ones.
     say("\n[1] cf-baseline: implicit ALS on click history")
+    base_model = MatrixFactorization()
     base = run(
-        "baseline", MatrixFactorization(), {"factors": 32, "iterations": 8, "reg": 1.0},
+        "baseline", base_model, {"factors": 32, "iterations": 8, "reg": 1.0},
         name="cf-baseline",
         hypothesis="Collaborative filtering on click history reaches CTR 0.60 for every user "
         "within a 50 ms serving budget.",
@@ -179,8 +182,9 @@ def run_demo(
 
     # 7. The hybrid applies the lessons and meets every criterion.
     say("\n[7] hybrid: MF for known users, ridge map from side features for new users")
+    hybrid_model = HybridRecommender()
     hybrid = run(
-        "hybrid", HybridRecommender(), {"factors": 32, "iterations": 8, "reg": 1.0, "ridge": 10.0},
+        "hybrid", hybrid_model, {"factors": 32, "iterations": 8, "reg": 1.0, "ridge": 10.0},
         name="hybrid-recommender",
         hypothesis="MF plus a feature-to-factor map serves new users within 50 ms.",
         approach="ALS factors; ridge regression from side features into factor space.",
@@ -188,6 +192,16 @@ def run_demo(
         builds_on=[base.id, deep.id], applies=[lesson_cold.id, lesson_latency.id, lesson_shape.id],
     )
     _report(ledger, hybrid, say)
+
+    # 8-9. The hybrid goes live behind a guarded service; a worse retrain is canaried.
+    served = run_serving_demo(
+        ledger, data, hybrid_model, base_model, base_model, project=project, seed=seed, say=say
+    )
+    result.serving = served.to_dict()
+    if served.canary_experiment:
+        result.experiments["canary"] = served.canary_experiment
+    if served.canary_failure:
+        result.failures["canary"] = served.canary_failure
 
     metrics = learning_metrics(ledger, project=project, since=started - 1)
     result.metrics = metrics.to_dict()

@@ -156,7 +156,8 @@ class Service:
     :class:`~hindsight.review.ReviewQueue` (store-backed when ``store`` is given) when an
     abstention policy is set. With ``store`` (or ``log``) every request is logged.
     ``alerts`` are the channels a rolled-back canary alerts; ``ledger`` records
-    rollouts as experiments (default: a ledger on ``store``).
+    rollouts as experiments (default: a ledger on ``store``) under ``project`` (default:
+    the ledger's project).
     """
 
     def __init__(
@@ -174,6 +175,7 @@ class Service:
         ledger: Ledger | None = None,
         log_inputs: bool = True,
         candidates: Mapping[str, ModelBackend] | None = None,
+        project: str | None = None,
     ) -> None:
         if not isinstance(name, str) or not name or not set(name) <= _NAME_CHARS:
             raise ConfigError(
@@ -208,6 +210,7 @@ class Service:
         self._own_log = log is not None and store is not None and log.store is store
         self.alerts = list(alerts)
         self._ledger = ledger
+        self.project = project
         self.log_inputs = bool(log_inputs)
         self.candidates: dict[str, ModelBackend] = {}
         for cname, backend in (candidates or {}).items():

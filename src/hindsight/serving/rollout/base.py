@@ -357,6 +357,7 @@ class Rollout(abc.ABC):
             f"{self.baseline_version} on live traffic",
             config=self.config(),
             tags=(self.kind, "serving", service.name),
+            project=service.project,
             quiet=True,
             mlflow=False,
         )

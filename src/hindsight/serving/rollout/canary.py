@@ -8,7 +8,9 @@ The candidate takes a share of traffic in steps (default 1, 5, 25, 50, 100 %). E
 * latency: Mann-Whitney U with an effect-size gate, as Kayenta's judge does — critical;
 * prediction distribution (KS, or chi-square with Jensen-Shannon for classes);
 * fallback and abstention rates;
-* accuracy once labels arrive (all labelled predictions since the start) — critical.
+* outcome metrics once labels arrive (everything labelled since the start) — critical:
+  accuracy (the label equals the output) and the reward rate (the share of rewards
+  above 0: a click, a purchase).
 
 The verdict is ``pass`` (next step; passing the step before 100 %, or the last step,
 promotes the candidate: at 100 % no baseline is left to compare with), ``marginal`` (hold
@@ -177,6 +179,17 @@ class Canary(Rollout):
             checks.append(
                 ("accuracy", b["correct"], b["labelled"], c["correct"], c["labelled"], False)
             )
+        if b["rewards"].size and c["rewards"].size:
+            checks.append(
+                (
+                    "reward_rate",
+                    int((b["rewards"] > 0).sum()),
+                    int(b["rewards"].size),
+                    int((c["rewards"] > 0).sum()),
+                    int(c["rewards"].size),
+                    False,
+                )
+            )
         for name, be, bn, ce, cn, higher_is_worse in checks:
             if bn < self.min_requests or cn < self.min_requests:
                 continue
@@ -240,6 +253,22 @@ class Canary(Rollout):
                     min_effect=self.accuracy_drop,
                     higher_is_worse=False,
                     name="accuracy",
+                    critical=True,
+                    min_samples=self.min_labels,
+                )
+            )
+        rb, rc = tb["rewards"], tc["rewards"]
+        if rb.size >= self.min_labels and rc.size >= self.min_labels:
+            out.append(
+                stats.compare_rates(
+                    int((rb > 0).sum()),
+                    int(rb.size),
+                    int((rc > 0).sum()),
+                    int(rc.size),
+                    alpha=self.alpha,
+                    min_effect=self.accuracy_drop,
+                    higher_is_worse=False,
+                    name="reward_rate",
                     critical=True,
                     min_samples=self.min_labels,
                 )
