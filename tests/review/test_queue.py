@@ -254,11 +254,6 @@ def test_bad_submissions(clock: Clock) -> None:
         q.submit("p", {}, 0, "r", priority=1.5)  # type: ignore[arg-type]
 
 
-def test_store_backed_queue_is_not_there_yet() -> None:
-    with pytest.raises(ConfigError, match="store-backed ReviewQueue is not available yet"):
-        ReviewQueue(store=object())
-
-
 def test_finished_items_are_bounded_in_memory(clock: Clock) -> None:
     items = queue_module._MemoryItems(keep_finished=3)
     q = make(clock)

@@ -2,7 +2,8 @@
 
 Tiers are tried in order (e.g. primary model, previous version, rules). A tier is
 skipped when its circuit breaker is open or its recent p99 latency exceeds the time
-left, and each call is cut off at the deadline minus what the last tier needs, so the
+left (but still called once ``Tier.probe_after_s`` after its last call, so a model that
+recovered gets a chance to show it), and each call is cut off at the deadline minus what the last tier needs, so the
 last tier always has its budget. Every answer says which tier answered and, for each
 tier tried before it, why it did not.
 
@@ -116,6 +117,10 @@ class Tier:
     breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
     name: str = ""
     max_workers: int = 32
+    #: A tier kept out by its p99 is still called once this long after its last call, so
+    #: a recovered model gets new latencies (the call is cut off at the deadline anyway).
+    probe_after_s: float = 1.0
+    _last_call: float = float("-inf")
     _latencies: deque[float] = field(default_factory=lambda: deque(maxlen=_LATENCY_WINDOW))
     _p99: float | None = None
     _since_p99: int = 0
@@ -141,6 +146,13 @@ class Tier:
             if self._since_p99 >= 16 or self._p99 is None:
                 self._p99 = _p99(self._latencies) if len(self._latencies) >= _LATENCY_MIN else None
                 self._since_p99 = 0
+
+    def forget_latencies(self) -> None:
+        """Drop the recorded latencies (the tier recovered: they describe its outage)."""
+        with self._lock:
+            self._latencies.clear()
+            self._p99 = None
+            self._since_p99 = 0
 
     @property
     def p99_ms(self) -> float | None:
@@ -218,6 +230,7 @@ class FallbackChain:
         loop = asyncio.get_running_loop()
         last = len(self.tiers) - 1
         abstained = False
+        probe = False
         for i, tier in enumerate(self.tiers):
             if abstained and i < last:
                 continue
@@ -227,7 +240,13 @@ class FallbackChain:
                 # Time first: a breaker's allow() hands out half-open probes, and every
                 # probe it hands out must be recorded.
                 p99 = tier.p99_ms
-                if budget <= 0 or (p99 is not None and p99 / 1000.0 > budget):
+                # A breaker that is not closed governs recovery itself (its probes);
+                # otherwise a stale p99 is re-tested once in a while.
+                slow = p99 is not None and p99 / 1000.0 > budget
+                probe = slow and (
+                    tier.breaker.state != "closed" or now - tier._last_call >= tier.probe_after_s
+                )
+                if budget <= 0 or (slow and not probe):
                     attempts.append(
                         Attempt(
                             tier.name,
@@ -247,6 +266,7 @@ class FallbackChain:
             else:
                 budget = max(budget, reserve)
             t0 = time.perf_counter()
+            tier._last_call = t0
             try:
                 out = await asyncio.wait_for(
                     loop.run_in_executor(tier.pool, tier.backend.predict, inputs), timeout=budget
@@ -266,6 +286,8 @@ class FallbackChain:
                 attempts.append(Attempt(tier.name, "error", ms, f"{type(exc).__name__}: {exc}"))
                 continue
             ms = (time.perf_counter() - t0) * 1000.0
+            if i < last and probe and ms < 0.5 * budget * 1000.0:
+                tier.forget_latencies()  # a fast answer despite its p99: it recovered
             tier.observe(ms)
             answer = _as_output(out)
             problem = (
@@ -282,7 +304,10 @@ class FallbackChain:
                 attempts.append(Attempt(tier.name, "abstained", ms, why))
                 abstained = True
                 continue
+            was = tier.breaker.state
             tier.breaker.record(ok=True, latency_ms=ms)
+            if was == "half_open" and tier.breaker.state == "closed":
+                tier.forget_latencies()  # its outage's latencies say nothing about it now
             attempts.append(Attempt(tier.name, "answered", ms))
             return Answer(
                 output=answer.output,

@@ -458,6 +458,11 @@ class Service:
         """A reviewer's answer: it overrides the served one and becomes the label."""
         if self.review is None:
             raise ServingError(f"Service {self.name!r} has no review queue.")
+        if output is None:
+            # Checked first: a decided item without its label would lose the decision.
+            raise ConfigError(
+                f"A decision on review item {item_id!r} needs an output (the reviewer's answer)."
+            )
         decision = self.review.decide(item_id, reviewer, output, note=note)
         self.counters.add(decisions=1, overrides=int(decision.overridden))
         pid, label = decision.as_label()
