@@ -24,6 +24,7 @@ PACKAGES = [
     "hindsight.drift.stattests",
     "hindsight.drift.streaming",
     "hindsight.serving",
+    "hindsight.serving.rollout",
     "hindsight.review",
 ]
 

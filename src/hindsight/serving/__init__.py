@@ -1,7 +1,7 @@
 """Guarded serving: model backends, circuit breakers, a fallback chain under a deadline,
-abstention and the prediction log.
-
-Work in progress (issue 5): the service, review routing, rollouts and the HTTP API come next.
+abstention, review routing, canary / shadow / A-B rollouts and the prediction log,
+tied together by :class:`Service` and served over HTTP by :func:`serve`
+(``hindsight serve service.yaml``; FastAPI from the ``serve`` extra, imported only then).
 """
 
 from __future__ import annotations
@@ -16,14 +16,19 @@ from hindsight.serving.backends import (
     SklearnBackend,
 )
 from hindsight.serving.breaker import CircuitBreaker
+from hindsight.serving.config import load_service, service_from_dict
 from hindsight.serving.fallback import Answer, Attempt, FallbackChain, Tier
 from hindsight.serving.log import PredictionLog, PredictionRecord
+from hindsight.serving.rollout import ABTest, Canary, Shadow
+from hindsight.serving.service import Response, Service
 
 __all__ = [
+    "ABTest",
     "AbstentionPolicy",
     "Answer",
     "Attempt",
     "CallableBackend",
+    "Canary",
     "CircuitBreaker",
     "FallbackChain",
     "MlflowBackend",
@@ -32,9 +37,22 @@ __all__ = [
     "ModelOutput",
     "PredictionLog",
     "PredictionRecord",
+    "Response",
     "RiskRule",
     "RulesBackend",
+    "Service",
+    "Shadow",
     "SklearnBackend",
     "Tier",
     "Verdict",
+    "load_service",
+    "serve",
+    "service_from_dict",
 ]
+
+
+def serve(service: Service, **options: object) -> None:
+    """Serve ``service`` over HTTP with uvicorn (see :func:`hindsight.serving.app.serve`)."""
+    from hindsight.serving.app import serve as _serve
+
+    _serve(service, **options)  # type: ignore[arg-type]
