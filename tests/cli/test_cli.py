@@ -149,7 +149,7 @@ EXPECTED_COMMANDS = {
     ("demo",), ("lessons",), ("lessons", "add"), ("lessons", "list"), ("lessons", "search"),
     ("lessons", "apply"), ("postmortem",), ("postmortem", "new"), ("postmortem", "show"),
     ("postmortem", "edit"), ("postmortem", "list"), ("import",), ("import", "mlflow"),
-    ("profile",), ("check",), ("drift",),
+    ("profile",), ("check",), ("drift",), ("serve",),
 }
 
 

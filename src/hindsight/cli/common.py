@@ -46,6 +46,12 @@ def set_store_override(url: str | None) -> None:
     _state["ledger"] = None
 
 
+def store_override() -> str | None:
+    """The ``--store`` given to this invocation, if any."""
+    value = _state["store"]
+    return None if value is None else str(value)
+
+
 def close_ledger() -> None:
     """Release this invocation's store connections (the CLI may run in-process)."""
     ledger = _state["ledger"]

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from hindsight.cli.common import console, print_json, table
+from hindsight.cli.common import console, print_json, store_override, table
 from hindsight.errors import ConfigError
 
 __all__ = ["register"]
@@ -27,20 +27,23 @@ def serve_cmd(
             help="Bearer token for write and admin endpoints (default: a random one, printed).",
         ),
     ] = None,
-    store: Annotated[
-        str | None,
-        typer.Option(help="Store URL for the prediction log (overrides the file's 'store')."),
-    ] = None,
     check: Annotated[
         bool, typer.Option("--check", help="Build the service, print its tiers and exit.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="With --check: print JSON.")] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
-    """Serve a model with a fallback chain, abstention, review queue and rollouts."""
+    """Serve a model with a fallback chain, abstention, review queue and rollouts.
+
+    The prediction log goes to `hindsight --store URL` / HINDSIGHT_STORE when set, else
+    to the file's 'store', else SQLite under ./.hindsight. Stop with Ctrl-C or SIGTERM: the
+    log is flushed before the process exits.
+    """
     from hindsight.serving.config import load_service
 
-    service = load_service(service_file, store=store if store is not None else "default")
+    # `hindsight --store URL serve ...` (or HINDSIGHT_STORE) overrides the file's store.
+    override = store_override()
+    service = load_service(service_file, store=override if override is not None else "default")
     if check:
         try:
             status = service.status()
