@@ -25,7 +25,7 @@ demo: $(VENV)/.demo-installed
 	$(BIN)/hindsight demo
 
 lint: $(VENV)/.test-installed
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
 
 typecheck: $(VENV)/.test-installed
 	$(BIN)/mypy
