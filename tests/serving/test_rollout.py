@@ -190,7 +190,12 @@ def test_one_rollout_at_a_time_and_stop(store: Store) -> None:
     svc.stop_rollout("enough")
     assert canary.status_name == "stopped" and canary.reason == "enough"
     assert store.get("rollout", canary.id)["status"] == "stopped"
-    svc.start_shadow("v2")  # a new one may start now
+    shadow = svc.start_shadow("v2")  # a new one may start now
+    history = store.list_rollouts(service="recs")
+    assert [(r["id"], r["kind"], r["status"]) for r in history] == [
+        (shadow.id, "shadow", "running"), (canary.id, "canary", "stopped"),
+    ]  # fmt: skip
+    assert store.list_rollouts(service="recs", status="stopped", limit=5)[0]["id"] == canary.id
     svc.close()
 
 
