@@ -12,7 +12,7 @@ import abc
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 __all__ = ["ModelBackend", "ModelOutput"]
 
@@ -54,6 +54,14 @@ class ModelBackend(abc.ABC):
 
     name: str = "model"
     version: str = "0"
+    #: Where calls run. ``False``: on the tier's worker threads, where the deadline can cut
+    #: a slow or hung call off (the default: right for anything that may block). ``True``:
+    #: on the event loop itself, no thread hop and no timeout; only for what answers in
+    #: microseconds and cannot block (hand-written rules). ``"auto"``: on the loop while
+    #: the tier's recent p99 stays under ``Tier.inline_below_ms`` and its breaker is
+    #: closed, on workers otherwise; for in-memory models (scikit-learn), whose thread
+    #: hop would cost more than the prediction.
+    inline: bool | Literal["auto"] = False
 
     @abc.abstractmethod
     def predict(self, inputs: Mapping[str, Any]) -> ModelOutput:

@@ -135,6 +135,8 @@ class RulesBackend(ModelBackend):
     ModelOutput(output='approve', confidence=0.5)
     """
 
+    inline = True  # rules answer in microseconds: no thread hop, nothing to time out
+
     def __init__(
         self,
         rules: Sequence[tuple[Any, ...]],
@@ -205,6 +207,9 @@ class SklearnBackend(ModelBackend):
     >>> round(backend.predict({"x0": -2.0, "x1": 0.0}).output, 2) < 0.1
     True
     """
+
+    #: In-memory scoring: on the event loop while it stays fast (see ModelBackend.inline).
+    inline = "auto"
 
     def __init__(
         self,

@@ -7,9 +7,11 @@ recovered gets a chance to show it), and each call is cut off at the deadline mi
 last tier always has its budget. Every answer says which tier answered and, for each
 tier tried before it, why it did not.
 
-Backends run on a thread pool of their own per tier: a model that hangs ties up only
+Backends run on worker threads of their own per tier (:mod:`.workers`): a model that hangs ties up only
 its own tier's threads (Python cannot kill a thread; the call is abandoned, its result
-dropped) and its breaker soon stops sending it work.
+dropped) and its breaker soon stops sending it work. A backend marked ``inline`` (hand-
+written rules) runs on the event loop instead: no thread hop, so the fail-safe cannot
+miss its turn when the machine is busy.
 
 >>> import asyncio
 >>> from hindsight.serving.backend import ModelBackend, ModelOutput
@@ -36,7 +38,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,7 @@ from hindsight._validation import Interval, validate_params
 from hindsight.errors import ConfigError, FallbackExhausted
 from hindsight.serving.backend import ModelBackend, ModelOutput
 from hindsight.serving.breaker import CircuitBreaker
+from hindsight.serving.workers import Workers, call
 
 __all__ = ["Answer", "Attempt", "FallbackChain", "Tier"]
 
@@ -120,24 +122,29 @@ class Tier:
     #: A tier kept out by its p99 is still called once this long after its last call, so
     #: a recovered model gets new latencies (the call is cut off at the deadline anyway).
     probe_after_s: float = 1.0
+    #: A backend with ``inline = "auto"`` runs on the event loop while the p99 of its calls'
+    #: own run time (without the thread hop) is below this.
+    inline_below_ms: float = 1.0
     _last_call: float = float("-inf")
     _latencies: deque[float] = field(default_factory=lambda: deque(maxlen=_LATENCY_WINDOW))
+    _runs: deque[float] = field(default_factory=lambda: deque(maxlen=_LATENCY_WINDOW))
+    _run_p99: float | None = None
     _p99: float | None = None
     _since_p99: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _pool: ThreadPoolExecutor | None = None
+    _workers: Workers | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
             self.name = self.backend.name
 
     @property
-    def pool(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(
-                self.max_workers, thread_name_prefix=f"tier-{self.name}"
-            )
-        return self._pool
+    def workers(self) -> Workers:
+        """This tier's own worker threads (started on first use)."""
+        with self._lock:
+            if self._workers is None:
+                self._workers = Workers(self.name, self.max_workers)
+            return self._workers
 
     def observe(self, latency_ms: float) -> None:
         with self._lock:
@@ -147,12 +154,21 @@ class Tier:
                 self._p99 = _p99(self._latencies) if len(self._latencies) >= _LATENCY_MIN else None
                 self._since_p99 = 0
 
+    def ran(self, seconds: float) -> None:
+        """A call's own run time (no hand-off, no waiting): what deciding to run inline needs."""
+        with self._lock:
+            self._runs.append(seconds * 1000.0)
+            if len(self._runs) % 16 == 0 or self._run_p99 is None:
+                self._run_p99 = _p99(self._runs) if len(self._runs) >= _LATENCY_MIN else None
+
     def forget_latencies(self) -> None:
         """Drop the recorded latencies (the tier recovered: they describe its outage)."""
         with self._lock:
             self._latencies.clear()
             self._p99 = None
             self._since_p99 = 0
+            self._runs.clear()
+            self._run_p99 = None
 
     @property
     def p99_ms(self) -> float | None:
@@ -160,9 +176,10 @@ class Tier:
         return self._p99
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        with self._lock:
+            workers, self._workers = self._workers, None
+        if workers is not None:
+            workers.close()
 
 
 def _p99(values: deque[float]) -> float:
@@ -173,8 +190,8 @@ def _p99(values: deque[float]) -> float:
 class FallbackChain:
     """Try tiers in order within ``deadline_ms``; the last tier always keeps its budget.
 
-    ``last_tier_reserve_ms`` is the time held back for the last tier (default: its
-    recent p99 once known, else 10 % of the deadline, at least 1 ms).
+    ``last_tier_reserve_ms`` is the time held back for the last tier (default: 10 % of
+    the deadline, or the last tier's recent p99 if that is longer; at least 1 ms).
     """
 
     def __init__(
@@ -208,8 +225,10 @@ class FallbackChain:
             return 0.0
         if self.last_tier_reserve_ms is not None:
             return float(self.last_tier_reserve_ms)
+        # At least 10 % of the deadline: besides the last tier's own time, answering takes
+        # the event loop's turn to come round, which under load is the larger part.
         p99 = self.tiers[-1].p99_ms
-        return max(1.0, p99 if p99 is not None else 0.1 * self.deadline_ms)
+        return max(1.0, 0.1 * self.deadline_ms, p99 if p99 is not None else 0.0)
 
     async def predict(
         self,
@@ -227,7 +246,6 @@ class FallbackChain:
         deadline = start + self.deadline_ms / 1000.0
         reserve = self._reserve_ms() / 1000.0
         attempts: list[Attempt] = []
-        loop = asyncio.get_running_loop()
         last = len(self.tiers) - 1
         abstained = False
         probe = False
@@ -268,9 +286,19 @@ class FallbackChain:
             t0 = time.perf_counter()
             tier._last_call = t0
             try:
-                out = await asyncio.wait_for(
-                    loop.run_in_executor(tier.pool, tier.backend.predict, inputs), timeout=budget
-                )
+                mode = tier.backend.inline
+                if mode is True or (
+                    mode == "auto"
+                    and tier._run_p99 is not None
+                    and tier._run_p99 <= tier.inline_below_ms
+                    and tier.breaker.state == "closed"
+                ):
+                    cpu0 = time.thread_time()
+                    out = tier.backend.predict(inputs)
+                    if mode == "auto":
+                        tier.ran(time.thread_time() - cpu0)
+                else:
+                    out = await call(tier.workers, tier.backend.predict, inputs, budget, tier.ran)
             except TimeoutError:
                 ms = (time.perf_counter() - t0) * 1000.0
                 tier.breaker.record(ok=False, latency_ms=ms)

@@ -3,7 +3,7 @@ baseline. Each mirrored request is a pair (baseline answer, candidate answer) on
 inputs, compared as pairs: agreement rate with a Wilson interval, and once labels arrive
 McNemar's test on which of the two was right.
 
-The mirror call runs on the candidate tier's own thread pool after the response is
+The mirror call runs on the candidate tier's own worker threads after the response is
 built, so a slow or failing candidate cannot delay or break a user's request; when
 ``max_in_flight`` mirrored calls are already running, further requests are not mirrored
 (counted in ``skipped``). Shadow answers are logged with arm ``shadow`` and the baseline
@@ -17,7 +17,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
@@ -95,24 +94,30 @@ class Shadow(Rollout):
             self._in_flight += 1
             self.mirrored += 1
         started = time.perf_counter()
+        mirrored = dict(inputs)
         try:
-            fut = self.candidate.pool.submit(self.candidate.backend.predict, dict(inputs))
-        except RuntimeError:  # the pool was shut down: the service is closing
+            self.candidate.workers.submit(
+                self.candidate.backend.predict,
+                mirrored,
+                lambda out, exc, _cpu_s: self._done(out, exc, response, mirrored, started),
+            )
+        except RuntimeError:  # the workers were stopped: the service is closing
             with self._count_lock:
                 self._in_flight -= 1
-            return
-        fut.add_done_callback(lambda f: self._done(f, response, dict(inputs), started))
 
     def _done(
-        self, fut: Future[Any], response: Any, inputs: dict[str, Any], started: float
+        self,
+        out: Any,
+        exc: BaseException | None,
+        response: Any,
+        inputs: dict[str, Any],
+        started: float,
     ) -> None:
         ms = (time.perf_counter() - started) * 1000.0
         try:
             with self._count_lock:
                 self._in_flight -= 1
             limit = self.timeout_ms if self.timeout_ms is not None else self._service().deadline_ms
-            exc = fut.exception()
-            out = None if exc is not None else fut.result()
             problem = (
                 f"{type(exc).__name__}: {exc}" if exc is not None
                 else out.problem() if isinstance(out, ModelOutput)
