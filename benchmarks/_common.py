@@ -26,9 +26,13 @@ class Target:
     peer: float | None = None
     ratio: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Reported for context, not a target of its own (e.g. a stress case beyond the spec).
+    info: bool = False
 
     @property
     def verdict(self) -> str:
+        if self.info:
+            return "INFO"
         return "PASS" if self.met else "MISS"
 
 

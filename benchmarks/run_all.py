@@ -25,6 +25,7 @@ SCRIPTS = (
     "training_faults/run.py",
     "drift/streaming.py",
     "drift/run.py",
+    "serving/run.py",
 )
 DIAGNOSE_TARGET = 0.90
 
@@ -82,8 +83,10 @@ def main() -> int:
             ratio = "-" if r.get("ratio") is None else f"{r['ratio']:,.1f}x"
             print(f"{r['verdict']:<8}{r['name'][:65]:<66}"
                   f"{_fmt(r['value']) + ' ' + r['unit']:>20}{_fmt(r.get('peer')):>12}{ratio:>9}  {r['goal']}")
-        met = sum(1 for r in rows if r["met"])
-        print(f"\n{met}/{len(rows)} targets met" + (f"; {len(errors)} script(s) failed" if errors else ""))
+        judged = [r for r in rows if not r.get("info")]
+        met = sum(1 for r in judged if r["met"])
+        print(f"\n{met}/{len(judged)} targets met ({len(rows) - len(judged)} rows for information)"
+              + (f"; {len(errors)} script(s) failed" if errors else ""))
         for script, error in errors.items():
             print(f"ERROR in {script}: {error}")
     return 1 if errors else 0

@@ -38,7 +38,12 @@ become the bottleneck and compress the throughput ratios towards 1.
 
 Targets (issue: guarded serving): added p50 latency (guarded - bare, 1 connection) under
 1 ms; throughput (16 connections) at least 80 % of bare; with half the primary's calls
-timing out, client-side p99 within the deadline + 5 ms and no non-2xx answer.
+timing out (``timeouts``, ``timeouts-no-breaker``), client-side p99 within the deadline
++ 5 ms and no non-2xx answer. Shown as INFO, not judged: ``guarded-log`` against bare
+(the bare endpoint logs nothing, so the difference is the log's cost) and the p99 of
+``timeouts-every-wait`` (both of the service's protections switched off). Every server,
+bare included, freezes its start-up objects out of the garbage collector, as
+``hindsight serve`` does (``--no-gc-freeze`` to see the difference).
 
 Run: .venv/bin/python benchmarks/serving/run.py [--quick] [--json [PATH]] [--duration S]
          [--latency-duration S] [--warmup S] [--connections N] [--loadgen auto|wrk|python]
@@ -620,6 +625,7 @@ def targets_for(results: dict[str, dict[str, Any]]) -> list[Target]:
         if "unloaded" in r and "unloaded" in bare:
             added = r["unloaded"]["p50_ms"] - bare["unloaded"]["p50_ms"]
             out.append(Target(
+                info=v == "guarded-log",
                 name=f"added p50 latency, {v} - bare (1 connection)", value=added, unit="ms",
                 goal=f"< {TARGET_ADDED_P50_MS:g} ms", met=added < TARGET_ADDED_P50_MS,
                 peer=bare["unloaded"]["p50_ms"],
@@ -630,7 +636,9 @@ def targets_for(results: dict[str, dict[str, Any]]) -> list[Target]:
             name=f"throughput {v} / bare ({r['load']['connections']} connections)",
             value=r["load"]["throughput_rps"], unit="req/s",
             goal=f">= {TARGET_THROUGHPUT_RATIO:.2f}x bare", met=ratio >= TARGET_THROUGHPUT_RATIO,
-            peer=bare["load"]["throughput_rps"], ratio=ratio))
+            peer=bare["load"]["throughput_rps"], ratio=ratio,
+            # The bare endpoint writes no log: the log's cost is shown, not judged.
+            info=v == "guarded-log"))
     for v in ("guarded", "guarded-log"):
         r = results.get(v)
         if r is None or "error" in r or "share_by_tier" not in r:
@@ -656,6 +664,9 @@ def targets_for(results: dict[str, dict[str, Any]]) -> list[Target]:
             name=f"{v}: client p99 latency", value=ld["p99_ms"], unit="ms",
             goal=f"<= {limit:g} ms (deadline + {TARGET_DEADLINE_SLACK_MS:g})",
             met=ld["p99_ms"] <= limit,
+            # Both protections off: every other request waits out its budget. A stress
+            # case beyond the issue's (which keeps the service's breaker and p99 skip).
+            info=v == "timeouts-every-wait",
             extra={"p50_ms": ld["p50_ms"], "max_ms": ld["max_ms"],
                    "share_by_tier": r.get("share_by_tier"), "breaker": r.get("breaker")}))
         bad = ld["non2xx"] + ld["socket_errors"]

@@ -129,6 +129,7 @@ class Tier:
     _latencies: deque[float] = field(default_factory=lambda: deque(maxlen=_LATENCY_WINDOW))
     _runs: deque[float] = field(default_factory=lambda: deque(maxlen=_LATENCY_WINDOW))
     _run_p99: float | None = None
+    _since_run_p99: int = 0
     _p99: float | None = None
     _since_p99: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -158,8 +159,10 @@ class Tier:
         """A call's own run time (no hand-off, no waiting): what deciding to run inline needs."""
         with self._lock:
             self._runs.append(seconds * 1000.0)
-            if len(self._runs) % 16 == 0 or self._run_p99 is None:
+            self._since_run_p99 += 1
+            if self._since_run_p99 >= 16 or self._run_p99 is None:
                 self._run_p99 = _p99(self._runs) if len(self._runs) >= _LATENCY_MIN else None
+                self._since_run_p99 = 0
 
     def forget_latencies(self) -> None:
         """Drop the recorded latencies (the tier recovered: they describe its outage)."""
@@ -169,6 +172,7 @@ class Tier:
             self._since_p99 = 0
             self._runs.clear()
             self._run_p99 = None
+            self._since_run_p99 = 0
 
     @property
     def p99_ms(self) -> float | None:

@@ -68,9 +68,23 @@ ARMS = ("baseline", "canary", "shadow")
 _LOG_EVERY = 60
 
 
+_PLAIN = (str, int, bool, type(None))
+
+
+def _flat_plain(value: Mapping[Any, Any]) -> bool:
+    """A flat mapping of str keys to JSON scalars (finite floats): stored as it is."""
+    for k, v in value.items():
+        t = type(v)
+        if type(k) is not str or not (t in _PLAIN or (t is float and math.isfinite(v))):
+            return False
+    return True
+
+
 def _jsonable(value: Any) -> Any:
     """``value`` as something a JSON column stores: numpy scalars and arrays become
     numbers and lists, anything else unknown its ``str``; NaN/inf become ``None``."""
+    if type(value) is dict and _flat_plain(value):
+        return value  # the common case (a request's features): no copy
     if value is None or isinstance(value, (str, bool, int)):
         return value
     if isinstance(value, float):

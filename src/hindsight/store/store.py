@@ -6,11 +6,13 @@ them into its own record types. Every method runs in one transaction.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     and_,
     bindparam,
@@ -583,11 +585,33 @@ class Store(StoreBase):
     # -- prediction log ----------------------------------------------------------------
 
     def append_predictions(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Insert a batch of ``predictions`` rows: one multi-row insert, one transaction."""
+        """Insert a batch of ``predictions`` rows: one multi-row insert, one transaction.
+
+        The hot write of a served model: the JSON columns are serialised here, once per
+        value, and the rows go to the driver's ``executemany`` as tuples, without
+        SQLAlchemy's per-value type processing (about half the cost of a batch).
+        """
         if not rows:
             return
+        cols = [c.name for c in t.predictions.columns]
+        json_cols = {c.name for c in t.predictions.columns if isinstance(c.type, JSON)}
+        dumps = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
+        params = [
+            tuple(
+                (None if r.get(c) is None else dumps(r[c])) if c in json_cols else r.get(c)
+                for c in cols
+            )
+            for r in rows
+        ]
         with self.write() as conn:
-            conn.execute(insert(t.predictions), [dict(r) for r in rows])
+            conn.exec_driver_sql(self._predictions_insert(cols, json_cols), params)
+
+    def _predictions_insert(self, cols: list[str], json_cols: set[str]) -> str:
+        if self.backend == "postgresql":  # a text parameter is not json without a cast
+            marks = ", ".join("%s::json" if c in json_cols else "%s" for c in cols)
+        else:  # SQLite keeps JSON as text
+            marks = ", ".join("?" for _ in cols)
+        return f"INSERT INTO predictions ({', '.join(cols)}) VALUES ({marks})"
 
     def list_predictions(
         self,
