@@ -59,6 +59,7 @@ import math
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -293,8 +294,7 @@ class Server:
                "--port", str(self.port), "--db", str(workdir / f"{variant}.db")]
         if self.profile is not None:
             cmd += ["--profile-out", str(self.profile)]
-        if gc_freeze:
-            cmd.append("--gc-freeze")
+        cmd.append("--gc-freeze" if gc_freeze else "--no-gc-freeze")
         self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop())
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
                                      cwd=HERE.parent.parent, start_new_session=True)
@@ -544,6 +544,36 @@ def measure(variant: str, loadgen: LoadGen, args: argparse.Namespace, workdir: P
     return result
 
 
+def paired_throughput(loadgen: LoadGen, args: argparse.Namespace, workdir: Path,
+                      rounds: int) -> dict[str, Any]:
+    """Bare and guarded running side by side, loaded in turn (ABBA order), ``rounds`` times.
+
+    On a shared machine the background load drifts over a run; measuring the two
+    variants one after the other, alternately, and taking the median of the per-round
+    ratios cancels most of that drift, which sequential variants cannot.
+    """
+    (workdir / "paired").mkdir(exist_ok=True)
+    servers = {v: Server(v, workdir / "paired", None, args.gc_freeze) for v in ("bare", "guarded")}
+    out: dict[str, Any] = {"rounds": rounds, "bare_rps": [], "guarded_rps": [], "ratios": []}
+    try:
+        for srv in servers.values():
+            srv.wait_ready()
+            loadgen(srv.url, 1, max(args.warmup, 0.5))
+        phase = max(args.duration / 2, 1.0)
+        for i in range(rounds):
+            order = ("bare", "guarded") if i % 2 == 0 else ("guarded", "bare")
+            rps = {v: loadgen(servers[v].url, args.connections, phase)["throughput_rps"]
+                   for v in order}
+            out["bare_rps"].append(rps["bare"])
+            out["guarded_rps"].append(rps["guarded"])
+            out["ratios"].append(rps["guarded"] / rps["bare"])
+    finally:
+        for srv in servers.values():
+            srv.stop()
+    out["median_ratio"] = float(statistics.median(out["ratios"]))
+    return out
+
+
 # ================================================================================ output
 def _f(x: Any, spec: str = ",.2f") -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
@@ -613,7 +643,8 @@ def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace,
     sys.stdout.flush()
 
 
-def targets_for(results: dict[str, dict[str, Any]]) -> list[Target]:
+def targets_for(results: dict[str, dict[str, Any]],
+                paired: dict[str, Any] | None = None) -> list[Target]:
     out: list[Target] = []
     bare = results.get("bare")
     ok_bare = bare is not None and "error" not in bare
@@ -632,11 +663,19 @@ def targets_for(results: dict[str, dict[str, Any]]) -> list[Target]:
                 extra={"p50_ms": r["unloaded"]["p50_ms"],
                        "added_p50_ms_loaded": r["load"]["p50_ms"] - bare["load"]["p50_ms"]}))
         ratio = r["load"]["throughput_rps"] / bare["load"]["throughput_rps"]
+        value, peer = r["load"]["throughput_rps"], bare["load"]["throughput_rps"]
+        how = ""
+        if v == "guarded" and paired:
+            # The median of alternating rounds, side by side: robust to the machine's drift.
+            ratio = paired["median_ratio"]
+            value = float(statistics.median(paired["guarded_rps"]))
+            peer = float(statistics.median(paired["bare_rps"]))
+            how = f", median of {paired['rounds']} alternating rounds"
         out.append(Target(
-            name=f"throughput {v} / bare ({r['load']['connections']} connections)",
-            value=r["load"]["throughput_rps"], unit="req/s",
+            name=f"throughput {v} / bare ({r['load']['connections']} connections{how})",
+            value=value, unit="req/s",
             goal=f">= {TARGET_THROUGHPUT_RATIO:.2f}x bare", met=ratio >= TARGET_THROUGHPUT_RATIO,
-            peer=bare["load"]["throughput_rps"], ratio=ratio,
+            peer=peer, ratio=ratio,
             # The bare endpoint writes no log: the log's cost is shown, not judged.
             info=v == "guarded-log"))
     for v in ("guarded", "guarded-log"):
@@ -695,6 +734,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="auto: wrk when on the PATH, else the Python generator")
     parser.add_argument("--variants", default=",".join(VARIANTS),
                         help=f"comma-separated, from {','.join(VARIANTS)} (default: all)")
+    parser.add_argument("--pairs", type=int, default=None,
+                        help="alternating bare/guarded rounds for the throughput ratio "
+                             "(default 4, --quick 2; 0: use the sequential runs)")
     parser.add_argument("--profile", default=None, metavar="DIR",
                         help="run each server under cProfile and write DIR/<variant>.pstats")
     parser.add_argument("--gc-freeze", action=argparse.BooleanOptionalAction, default=True,
@@ -752,6 +794,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ld = results[v]["load"]
             log(f"   {ld['throughput_rps']:,.0f} req/s, p50 {ld['p50_ms']:.2f} ms, "
                 f"p99 {ld['p99_ms']:.2f} ms, non-2xx {ld['non2xx']}")
+        paired = None
+        pairs = args.pairs if args.pairs is not None else (2 if args.quick else 4)
+        if pairs > 0 and {"bare", "guarded"} <= set(variants):
+            log(f"[paired] bare and guarded side by side, {pairs} alternating rounds ...")
+            paired = paired_throughput(loadgen, args, workdir, pairs)
+            log("   guarded / bare per round: "
+                + ", ".join(f"{r:.2f}" for r in paired["ratios"])
+                + f"; median {paired['median_ratio']:.2f}")
     return {
         "loadgen": kind,
         "connections": args.connections,
@@ -765,6 +815,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "loadavg_at_end": _loadavg(),
         "python": sys.version.split()[0],
         "results": results,
+        "paired": paired,
         "benchmark_seconds": round(time.perf_counter() - t0, 1),
     }
 
@@ -784,7 +835,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.latency_duration is None:
         args.latency_duration = 2.0 if args.quick else 5.0
     info = run(args)
-    targets = targets_for(info["results"])
+    targets = targets_for(info["results"], info.get("paired"))
     title = "guarded serving vs a bare FastAPI endpoint"
     if args.json == "-":
         report(title, targets, info, as_json=True)

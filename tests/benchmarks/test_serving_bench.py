@@ -40,7 +40,7 @@ def _run(bench: ModuleType, tmp_path: Path, loadgen: str, variants: tuple[str, .
     code = bench.main([
         "--quick", "--duration", "1", "--latency-duration", "0.5", "--warmup", "0.3",
         "--connections", str(CONNECTIONS), "--loadgen", loadgen, "--json", str(out),
-        "--variants", ",".join(variants),
+        "--variants", ",".join(variants), "--pairs", "1",
     ])
     assert code == 0
     return json.loads(out.read_text()), capsys.readouterr().out
@@ -99,6 +99,10 @@ def test_every_variant_runs_with_the_python_load_generator(
     data, printed = _run(bench, tmp_path, "python", bench.VARIANTS, capsys)
     assert data["info"]["loadgen"] == "python"
     _check(bench, data, printed, bench.VARIANTS)
+    paired = data["info"]["paired"]
+    assert paired["rounds"] == 1 and len(paired["ratios"]) == 1
+    assert paired["ratios"][0] == pytest.approx(paired["guarded_rps"][0] / paired["bare_rps"][0])
+    assert any("median of 1 alternating rounds" in t["name"] for t in data["targets"])
 
 
 @pytest.mark.slow
