@@ -559,7 +559,7 @@ def paired_throughput(loadgen: LoadGen, args: argparse.Namespace, workdir: Path,
         for srv in servers.values():
             srv.wait_ready()
             loadgen(srv.url, 1, max(args.warmup, 0.5))
-        phase = max(args.duration / 2, 1.0)
+        phase = max(args.duration / 4, 1.0)
         for i in range(rounds):
             order = ("bare", "guarded") if i % 2 == 0 else ("guarded", "bare")
             rps = {v: loadgen(servers[v].url, args.connections, phase)["throughput_rps"]
@@ -736,7 +736,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"comma-separated, from {','.join(VARIANTS)} (default: all)")
     parser.add_argument("--pairs", type=int, default=None,
                         help="alternating bare/guarded rounds for the throughput ratio "
-                             "(default 4, --quick 2; 0: use the sequential runs)")
+                             "(default 8, --quick 2; 0: use the sequential runs)")
     parser.add_argument("--profile", default=None, metavar="DIR",
                         help="run each server under cProfile and write DIR/<variant>.pstats")
     parser.add_argument("--gc-freeze", action=argparse.BooleanOptionalAction, default=True,
@@ -795,7 +795,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             log(f"   {ld['throughput_rps']:,.0f} req/s, p50 {ld['p50_ms']:.2f} ms, "
                 f"p99 {ld['p99_ms']:.2f} ms, non-2xx {ld['non2xx']}")
         paired = None
-        pairs = args.pairs if args.pairs is not None else (2 if args.quick else 4)
+        pairs = args.pairs if args.pairs is not None else (2 if args.quick else 8)
         if pairs > 0 and {"bare", "guarded"} <= set(variants):
             log(f"[paired] bare and guarded side by side, {pairs} alternating rounds ...")
             paired = paired_throughput(loadgen, args, workdir, pairs)

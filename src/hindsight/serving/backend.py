@@ -58,7 +58,7 @@ class ModelBackend(abc.ABC):
     #: a slow or hung call off (the default: right for anything that may block). ``True``:
     #: on the event loop itself, no thread hop and no timeout; only for what answers in
     #: microseconds and cannot block (hand-written rules). ``"auto"``: on the loop while
-    #: the tier's recent p99 stays under ``Tier.inline_below_ms`` and its breaker is
+    #: the p90 of its calls' CPU time stays under ``Tier.inline_below_ms`` and its breaker is
     #: closed, on workers otherwise; for in-memory models (scikit-learn), whose thread
     #: hop would cost more than the prediction.
     inline: bool | Literal["auto"] = False

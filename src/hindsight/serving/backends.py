@@ -279,21 +279,23 @@ class SklearnBackend(ModelBackend):
             )
 
     def _row(self, inputs: Mapping[str, Any]) -> Any:
-        values: list[float] = []
-        for feature in self.features:
-            if feature not in inputs:
-                raise ServingError(
-                    f"The request has no {feature!r} feature; SklearnBackend {self.name!r} needs "
-                    f"{', '.join(self.features)}. Send every feature the model was fitted on."
-                )
-            value = inputs[feature]
-            if not isinstance(value, numbers.Real):
+        try:
+            values = [inputs[f] for f in self.features]
+        except KeyError:
+            missing = next(f for f in self.features if f not in inputs)
+            raise ServingError(
+                f"The request has no {missing!r} feature; SklearnBackend {self.name!r} needs "
+                f"{', '.join(self.features)}. Send every feature the model was fitted on."
+            ) from None
+        for feature, value in zip(self.features, values, strict=True):
+            t = type(value)
+            # float and int first: the ABC check below costs a microsecond per feature.
+            if t is not float and t is not int and not isinstance(value, numbers.Real):
                 raise ServingError(
                     f"The {feature!r} feature must be a number, got {value!r} "
                     f"({type(value).__name__}). Encode it as a number before scoring."
                 )
-            values.append(float(value))
-        row = np.asarray([values], dtype=np.float64)
+        row = np.array([values], dtype=np.float64)
         if self._columns is not None:
             import pandas as pd  # only models fitted on a DataFrame get here, so pandas exists
 

@@ -122,14 +122,16 @@ class Tier:
     #: A tier kept out by its p99 is still called once this long after its last call, so
     #: a recovered model gets new latencies (the call is cut off at the deadline anyway).
     probe_after_s: float = 1.0
-    #: A backend with ``inline = "auto"`` runs on the event loop while the p99 of its calls'
-    #: own run time (without the thread hop) is below this.
+    #: A backend with ``inline = "auto"`` runs on the event loop while the p90 of its calls'
+    #: CPU time (without the thread hop or waits for the GIL) is below this. A p90, not a
+    #: p99: a rare garbage collection inside a call must not send a cheap model back to
+    #: the threads.
     inline_below_ms: float = 1.0
     _last_call: float = float("-inf")
     _latencies: deque[float] = field(default_factory=lambda: deque(maxlen=_LATENCY_WINDOW))
     _runs: deque[float] = field(default_factory=lambda: deque(maxlen=_LATENCY_WINDOW))
-    _run_p99: float | None = None
-    _since_run_p99: int = 0
+    _run_p90: float | None = None
+    _since_run_p90: int = 0
     _p99: float | None = None
     _since_p99: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -159,10 +161,12 @@ class Tier:
         """A call's own run time (no hand-off, no waiting): what deciding to run inline needs."""
         with self._lock:
             self._runs.append(seconds * 1000.0)
-            self._since_run_p99 += 1
-            if self._since_run_p99 >= 16 or self._run_p99 is None:
-                self._run_p99 = _p99(self._runs) if len(self._runs) >= _LATENCY_MIN else None
-                self._since_run_p99 = 0
+            self._since_run_p90 += 1
+            if self._since_run_p90 >= 16 or self._run_p90 is None:
+                self._run_p90 = (
+                    _quantile(self._runs, 0.90) if len(self._runs) >= _LATENCY_MIN else None
+                )
+                self._since_run_p90 = 0
 
     def forget_latencies(self) -> None:
         """Drop the recorded latencies (the tier recovered: they describe its outage)."""
@@ -171,8 +175,8 @@ class Tier:
             self._p99 = None
             self._since_p99 = 0
             self._runs.clear()
-            self._run_p99 = None
-            self._since_run_p99 = 0
+            self._run_p90 = None
+            self._since_run_p90 = 0
 
     @property
     def p99_ms(self) -> float | None:
@@ -186,9 +190,13 @@ class Tier:
             workers.close()
 
 
-def _p99(values: deque[float]) -> float:
+def _quantile(values: deque[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+def _p99(values: deque[float]) -> float:
+    return _quantile(values, 0.99)
 
 
 class FallbackChain:
@@ -293,8 +301,8 @@ class FallbackChain:
                 mode = tier.backend.inline
                 if mode is True or (
                     mode == "auto"
-                    and tier._run_p99 is not None
-                    and tier._run_p99 <= tier.inline_below_ms
+                    and tier._run_p90 is not None
+                    and tier._run_p90 <= tier.inline_below_ms
                     and tier.breaker.state == "closed"
                 ):
                     cpu0 = time.thread_time()

@@ -354,7 +354,7 @@ class Service:
         except FallbackExhausted:
             self.counters.add(exhausted=1)
             raise
-        abstained = any(a.outcome == "abstained" for a in answer.attempts)
+        abstained = policy is not None and any(a.outcome == "abstained" for a in answer.attempts)
         verdict: Verdict | None = verdicts[-1] if verdicts else None
         if verdict is None and policy is not None:
             # No model tier answered (all failed): input rules and OOD still route to review.
