@@ -199,6 +199,24 @@ def test_one_rollout_at_a_time_and_stop(store: Store) -> None:
     svc.close()
 
 
+def test_a_rollout_experiment_is_background_work_and_ends_with_the_service(
+    store: Store,
+) -> None:
+    from hindsight.ledger.experiment import current_experiment
+
+    svc = _service(store)
+    canary = svc.start_canary(MockBackend("a", name="v2", version="2"), tick_s=None)
+    assert canary.experiment is not None
+    # Not the "current" experiment of code that happens to run in the same process.
+    assert current_experiment() is None
+    svc.close()
+    assert canary.status_name == "stopped"
+    assert canary.reason == "the service shut down while the rollout ran"
+    exp = Ledger(store=store).experiment_record(canary.experiment.id)
+    assert exp.status == "finished"
+    assert store.get("rollout", canary.id)["status"] == "stopped"
+
+
 def test_ticker_thread_runs_the_analysis(store: Store) -> None:
     svc = _service(store)
     canary = svc.start_canary(

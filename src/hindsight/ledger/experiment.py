@@ -115,7 +115,12 @@ def experiment(
 
 
 class Experiment:
-    """A running experiment: log metrics, lessons and next steps; judged at the end."""
+    """A running experiment: log metrics, lessons and next steps; judged at the end.
+
+    ``ambient=False`` records an experiment that runs in the background of a process (a
+    canary a server watches): it is not :func:`current_experiment` for other code and
+    does not take over SIGTERM.
+    """
 
     def __init__(
         self,
@@ -133,6 +138,7 @@ class Experiment:
         mlflow: bool | None = None,
         quiet: bool = False,
         command: str | None = None,
+        ambient: bool = True,
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise LedgerError("An experiment needs a non-empty name, e.g. experiment('mf-baseline').")
@@ -168,6 +174,10 @@ class Experiment:
         self._notes: list[str] = []
         self._failed: tuple[str, str] | None = None  # (source, reason) of a recorded failure
         self._outer: Experiment | None = None
+        # An ambient experiment is the "current" one for code around it (training guards,
+        # track()) and ends on SIGTERM; a background one (a canary watched by a server)
+        # is neither: it must not capture unrelated work in the same process.
+        self._ambient = bool(ambient)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -217,16 +227,18 @@ class Experiment:
         }
         store.insert("experiment", row)
         self._active = True
-        self._outer = _CURRENT.get()
-        _CURRENT.set(self)
-        with _RUNNING_LOCK:
-            _RUNNING.append(self)
+        if self._ambient:
+            self._outer = _CURRENT.get()
+            _CURRENT.set(self)
+            with _RUNNING_LOCK:
+                _RUNNING.append(self)
         for parent in parents:
             self.builds_on(parent)
         for lesson_id in lessons:
             self.applies(lesson_id)
         self._start_mirrors()
-        self._install_sigterm()
+        if self._ambient:
+            self._install_sigterm()
         self._beat = threading.Thread(
             target=self._heartbeat_loop, name=f"hindsight-heartbeat-{self.id}", daemon=True
         )

@@ -488,9 +488,11 @@ class Service:
         }
 
     def close(self) -> None:
-        """Stop rollouts' background work, flush the log and stop the tiers' pools."""
+        """Stop a running rollout, flush the log and stop the tiers' workers."""
         rollout = self._rollout
         if rollout is not None:
+            # It cannot go on without the service: it ends as stopped, with its evidence.
+            rollout.stop("the service shut down while the rollout ran")
             rollout.close()
         if self.log is not None and self._own_log:
             self.log.close()

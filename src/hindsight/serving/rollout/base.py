@@ -360,6 +360,7 @@ class Rollout(abc.ABC):
             project=service.project,
             quiet=True,
             mlflow=False,
+            ambient=False,  # a server's background work, not the code around it
         )
         exp.start()
         self.experiment = exp
