@@ -26,6 +26,8 @@ PACKAGES = [
     "hindsight.serving",
     "hindsight.serving.rollout",
     "hindsight.review",
+    "hindsight.monitor.performance",
+    "hindsight.monitor.windows",
 ]
 
 

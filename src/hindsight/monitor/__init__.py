@@ -1,0 +1,3 @@
+"""Production monitors over the prediction log (issue 6, being built)."""
+
+from __future__ import annotations
