@@ -86,7 +86,6 @@ import gc
 import hmac
 import json
 import logging
-import math
 import os
 import secrets
 import sys
@@ -106,6 +105,7 @@ from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hindsight._plain import plain
 from hindsight.errors import (
     ConfigError,
     FallbackExhausted,
@@ -138,22 +138,6 @@ _NAME = 200  # longest id, name or reviewer accepted
 # -- JSON ---------------------------------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
-    """``value`` as strict JSON: NaN and infinities become null, NumPy values plain Python."""
-    if value is None or isinstance(value, str | bool | int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_plain(v) for v in value]
-    tolist = getattr(value, "tolist", None)  # NumPy arrays and scalars
-    if callable(tolist):
-        return _plain(tolist())
-    return str(value)
-
-
 class _JSON(JSONResponse):
     """Strict JSON; only content that is not (NaN, NumPy values) pays for a cleaning pass."""
 
@@ -162,7 +146,7 @@ class _JSON(JSONResponse):
             text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
         except (TypeError, ValueError):
             text = json.dumps(
-                _plain(content), ensure_ascii=False, allow_nan=False, separators=(",", ":")
+                plain(content), ensure_ascii=False, allow_nan=False, separators=(",", ":")
             )
         return text.encode("utf-8")
 

@@ -40,7 +40,6 @@ Durability, in plain terms:
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import math
 import threading
@@ -50,6 +49,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hindsight._plain import plain
 from hindsight._validation import Interval, validate_params
 from hindsight.errors import ConfigError, StoreError, StoreUnavailable
 from hindsight.ledger.ids import new_id
@@ -85,22 +85,7 @@ def _jsonable(value: Any) -> Any:
     numbers and lists, anything else unknown its ``str``; NaN/inf become ``None``."""
     if type(value) is dict and _flat_plain(value):
         return value  # the common case (a request's features): no copy
-    if value is None or isinstance(value, (str, bool, int)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_jsonable(v) for v in value]
-    tolist = getattr(value, "tolist", None)  # numpy arrays and scalars
-    if callable(tolist):
-        return _jsonable(tolist())
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return value
+    return plain(value)
 
 
 @dataclass(frozen=True)
