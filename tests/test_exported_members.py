@@ -28,6 +28,9 @@ PACKAGES = [
     "hindsight.review",
     "hindsight.monitor.performance",
     "hindsight.monitor.windows",
+    "hindsight.monitor.signals",
+    "hindsight.monitor.decisions",
+    "hindsight.monitor.feedback",
 ]
 
 
