@@ -31,6 +31,7 @@ PACKAGES = [
     "hindsight.monitor.signals",
     "hindsight.monitor.decisions",
     "hindsight.monitor.feedback",
+    "hindsight.monitor.alerting",
 ]
 
 
