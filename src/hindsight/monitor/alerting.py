@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from hindsight._plain import plain
 from hindsight.alerts import SEVERITIES, Alert, AlertChannel, Delivery, send
 from hindsight.errors import ConfigError
 
@@ -50,24 +51,6 @@ STATE_VERSION = 1
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _json_safe(value: Any) -> Any:
-    """A JSON-safe copy: numpy scalars to Python, non-finite floats to ``None``."""
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        v = float(value)
-        return v if math.isfinite(v) else None
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "tolist") and callable(value.tolist):  # numpy scalars and arrays
-        return _json_safe(value.tolist())
-    return str(value)
 
 
 def _is_number(value: Any) -> bool:
@@ -150,7 +133,7 @@ class Finding:
             )
         object.__setattr__(self, "window_start", start)
         object.__setattr__(self, "value", value)
-        object.__setattr__(self, "evidence", _json_safe(self.evidence))
+        object.__setattr__(self, "evidence", plain(self.evidence))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of the finding."""
@@ -241,7 +224,7 @@ def findings_from(
                 )
         parts = [getattr(result, a) for a in key_attrs]
         key = " / ".join(str(p) for p in parts if p is not None) or monitor
-        value = _json_safe(getattr(result, value_attr)) if value_attr else None
+        value = plain(getattr(result, value_attr)) if value_attr else None
         if value is not None and not _is_number(value):
             raise ConfigError(
                 f"findings_from: the 'value_attr' {value_attr!r} of result {i} must be a number. "

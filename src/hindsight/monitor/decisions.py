@@ -22,16 +22,15 @@ action``; no Python loop runs over rows.
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from hindsight._plain import plain_fields
 from hindsight._validation import Interval, Options, validate_params
 from hindsight.drift.streaming import get_detector
 from hindsight.drift.streaming.base import StreamingDetector
@@ -61,28 +60,6 @@ DETECTORS: tuple[str, ...] = ("cusum", "page_hinkley")
 def _py(value: Any) -> Any:
     """A plain Python value from a NumPy scalar (so labels print and serialise cleanly)."""
     return value.item() if isinstance(value, np.generic) else value
-
-
-def _plain(value: Any) -> Any:
-    """JSON-safe copy: NumPy scalars to Python, NaN and infinities to ``None``."""
-    value = _py(value)
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        number = float(value)
-        return number if math.isfinite(number) else None
-    if isinstance(value, Mapping):
-        return {str(_py(k)): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
-        return [_plain(v) for v in value]
-    to_dict = getattr(value, "to_dict", None)
-    return to_dict() if callable(to_dict) else str(value)
-
-
-def _asdict(obj: Any) -> dict[str, Any]:
-    return {f.name: _plain(getattr(obj, f.name)) for f in fields(obj)}
 
 
 def _as_1d(name: str, values: ArrayLike, n: int | None, owner: str) -> NDArray[Any]:
@@ -205,7 +182,7 @@ class RateComparison:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        return _asdict(self)
+        return plain_fields(self)
 
 
 @dataclass(frozen=True)
@@ -226,7 +203,7 @@ class WindowActions:
         return any(c.shifted for c in self.comparisons)
 
     def to_dict(self) -> dict[str, Any]:
-        out = _asdict(self)
+        out = plain_fields(self)
         out["shifted"] = self.shifted
         return out
 
@@ -278,7 +255,7 @@ class ActionRates:
         return ids, rates, tuple(r.label for r in picked)
 
     def to_dict(self) -> dict[str, Any]:
-        out = _asdict(self)
+        out = plain_fields(self)
         out["shifts"] = [c.to_dict() for c in self.shifts()]
         return out
 
@@ -504,7 +481,7 @@ class RateAlarm:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        return _asdict(self)
+        return plain_fields(self)
 
 
 class RateWatch:

@@ -33,9 +33,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
+from hindsight._plain import plain_fields
 from hindsight._validation import Interval, validate_params
 from hindsight.errors import ConfigError, DataError
-from hindsight.monitor.decisions import _as_1d, _asdict, _encode, window_codes
+from hindsight.monitor.decisions import _as_1d, _encode, window_codes
 from hindsight.monitor.windows import WindowSpec
 
 __all__ = [
@@ -96,7 +97,7 @@ class Trend:
     flagged: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return _asdict(self)
+        return plain_fields(self)
 
 
 def linear_trend(
@@ -144,7 +145,7 @@ class WindowExposure:
     top_share: float | None
 
     def to_dict(self) -> dict[str, Any]:
-        return _asdict(self)
+        return plain_fields(self)
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ class ExposureReport:
         return np.array([w.coverage for w in self.windows])
 
     def to_dict(self) -> dict[str, Any]:
-        return _asdict(self)
+        return plain_fields(self)
 
 
 def _items(
@@ -333,7 +334,7 @@ class WindowHoldout:
     ci_high: float | None
 
     def to_dict(self) -> dict[str, Any]:
-        return _asdict(self)
+        return plain_fields(self)
 
 
 @dataclass(frozen=True)
@@ -347,7 +348,7 @@ class HoldoutReport:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        return _asdict(self)
+        return plain_fields(self)
 
 
 def holdout_divergence(

@@ -26,12 +26,13 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from hindsight._plain import plain_fields
 from hindsight._validation import Interval, validate_params
 from hindsight.errors import ConfigError
 
@@ -60,18 +61,6 @@ def _fin(value: Any) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _json(obj: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for f in fields(obj):
-        value = getattr(obj, f.name)
-        if isinstance(value, float | np.floating):
-            value = _fin(value)
-        elif isinstance(value, np.integer):
-            value = int(value)
-        out[f.name] = value
-    return out
-
-
 # --------------------------------------------------------------------------- results
 
 
@@ -96,7 +85,7 @@ class WindowPerformance:
     cost_per_prediction: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return _json(self)
+        return plain_fields(self)
 
 
 @dataclass(frozen=True)
@@ -131,7 +120,7 @@ class EstimatedPerformance:
         return (value - k * se, value + k * se)
 
     def to_dict(self) -> dict[str, Any]:
-        return _json(self)
+        return plain_fields(self)
 
 
 @dataclass(frozen=True)
@@ -145,7 +134,7 @@ class MetricComparison:
     sampling_error: float | None
 
     def to_dict(self) -> dict[str, Any]:
-        return _json(self)
+        return plain_fields(self)
 
 
 @dataclass(frozen=True)

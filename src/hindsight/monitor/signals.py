@@ -26,9 +26,7 @@ runs over rows (only over windows, for the rate tests).
 from __future__ import annotations
 
 import math
-import numbers
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,6 +34,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special
 from scipy import stats as sps
 
+from hindsight._plain import plain, plain_fields
 from hindsight._validation import Interval, validate_params
 from hindsight.errors import ConfigError, DataError
 from hindsight.serving.rollout.stats import compare_rates
@@ -60,28 +59,6 @@ _SUM_TOL = 1e-3
 
 
 # --------------------------------------------------------------------------- JSON
-
-
-def _plain(value: Any) -> Any:
-    """JSON-safe copy: numpy scalars to Python, NaN and infinities to ``None``."""
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        v = float(value)
-        return v if math.isfinite(v) else None
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return str(value)
-
-
-def _json(obj: Any) -> dict[str, Any]:
-    return {f.name: _plain(getattr(obj, f.name)) for f in fields(obj)}
 
 
 def _opt(value: Any) -> float | None:
@@ -130,7 +107,7 @@ class ConfidenceWindow:
     detail: str
 
     def to_dict(self) -> dict[str, Any]:
-        return _json(self)
+        return plain_fields(self)
 
 
 @dataclass(frozen=True)
@@ -156,7 +133,7 @@ class HealthWindow:
         return self.constant or self.nan
 
     def to_dict(self) -> dict[str, Any]:
-        return _json(self)
+        return plain_fields(self)
 
 
 @dataclass(frozen=True)
@@ -178,7 +155,7 @@ class RateWindow:
     detail: str
 
     def to_dict(self) -> dict[str, Any]:
-        return _json(self)
+        return plain_fields(self)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -605,7 +582,7 @@ def silent_failures(
         n, n_valid = int(n_w[i]), int(n_ok[i])
         nan_rate = int(n_miss[i]) / n
         share = float(top_count[i] / n_valid) if n_valid else None
-        top_value = _plain(labels[top_label[i]].item()) if top_label[i] >= 0 else None
+        top_value = plain(labels[top_label[i]].item()) if top_label[i] >= 0 else None
         s = _opt(std[i])
         ratio = s / ref_std if s is not None and ref_std is not None and ref_std > 0 else None
         reasons: list[str] = []

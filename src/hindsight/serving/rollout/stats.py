@@ -43,8 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +51,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 
+from hindsight._plain import plain_fields
 from hindsight._validation import Interval, validate_params
 from hindsight.errors import ConfigError
 
@@ -99,31 +99,6 @@ _TAU = Interval(float, 0.0, closed="neither", allow_none=True)
 
 
 # -- results ------------------------------------------------------------------------
-def _plain(value: Any) -> Any:
-    """JSON-safe copy: numpy scalars to Python, NaN and infinities to None."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        number = float(value)
-        return number if math.isfinite(number) else None
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        return [_plain(v) for v in value.tolist()]
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    to_dict = getattr(value, "to_dict", None)
-    return to_dict() if callable(to_dict) else str(value)
-
-
-def _asdict(obj: Any) -> dict[str, Any]:
-    return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-
-
 @dataclass(frozen=True)
 class MetricJudgement:
     """How the canary compares with the baseline on one metric."""
@@ -141,7 +116,7 @@ class MetricJudgement:
     detail: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return _asdict(self)
+        return plain_fields(self)
 
 
 @dataclass(frozen=True)
@@ -164,7 +139,7 @@ class TestResult:
         return self.significant
 
     def to_dict(self) -> dict[str, Any]:
-        return _asdict(self)
+        return plain_fields(self)
 
 
 @dataclass(frozen=True)
@@ -180,7 +155,7 @@ class AgreementResult:
     detail: str
 
     def to_dict(self) -> dict[str, Any]:
-        return _asdict(self)
+        return plain_fields(self)
 
 
 @dataclass(frozen=True)
@@ -203,7 +178,7 @@ class LiftResult:
     detail: str
 
     def to_dict(self) -> dict[str, Any]:
-        return _asdict(self)
+        return plain_fields(self)
 
 
 @dataclass(frozen=True)
@@ -227,7 +202,7 @@ class SequentialResult:
     detail: str
 
     def to_dict(self) -> dict[str, Any]:
-        return _asdict(self)
+        return plain_fields(self)
 
 
 @dataclass(frozen=True)
@@ -240,7 +215,7 @@ class RolloutVerdict:
     judgements: tuple[MetricJudgement, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return _asdict(self)
+        return plain_fields(self)
 
 
 # -- input checks and small formulas ------------------------------------------------
