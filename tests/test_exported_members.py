@@ -26,6 +26,7 @@ PACKAGES = [
     "hindsight.serving",
     "hindsight.serving.rollout",
     "hindsight.review",
+    "hindsight.monitor",
     "hindsight.monitor.performance",
     "hindsight.monitor.windows",
     "hindsight.monitor.signals",
