@@ -47,10 +47,16 @@ def unit_hash(key: str, salt: str) -> float:
 
 
 class ArmWindow:
-    """What one arm saw: counts, latencies, outputs and, later, outcomes. Thread-safe."""
+    """What one arm saw: counts and, later, outcomes; with ``samples`` also every latency
+    and output (what an interval's tests need). Thread-safe.
 
-    def __init__(self) -> None:
+    Totals over a whole rollout keep counts only (``samples=False``), so a long canary
+    does not grow without bound.
+    """
+
+    def __init__(self, *, samples: bool = True) -> None:
         self._lock = threading.Lock()
+        self.samples = samples
         self.reset()
 
     def reset(self) -> None:
@@ -63,7 +69,9 @@ class ArmWindow:
             self.outputs: list[Any] = []
             self.labelled = 0
             self.correct = 0
-            self.rewards: list[float] = []
+            self.rewarded = 0  # outcomes with a reward
+            self.rewards_positive = 0  # ... above 0 (a click, a purchase)
+            self.reward_sum = 0.0
 
     def observe(self, response: Response) -> None:
         first = response.answer.attempts[0] if response.answer.attempts else None
@@ -77,9 +85,10 @@ class ArmWindow:
             self.errors += error
             self.fallbacks += response.fell_back and not response.abstained
             self.abstentions += response.abstained
-            self.latency_ms.append(response.latency_ms)
-            if isinstance(out, str | int | float | bool):
-                self.outputs.append(out)
+            if self.samples:
+                self.latency_ms.append(response.latency_ms)
+                if isinstance(out, str | int | float | bool):
+                    self.outputs.append(out)
 
     def observe_outcome(self, correct: bool | None, reward: float | None) -> None:
         with self._lock:
@@ -87,7 +96,9 @@ class ArmWindow:
                 self.labelled += 1
                 self.correct += bool(correct)
             if reward is not None:
-                self.rewards.append(float(reward))
+                self.rewarded += 1
+                self.rewards_positive += reward > 0
+                self.reward_sum += reward
 
     def arrays(self) -> dict[str, Any]:
         """A consistent copy for analysis (NumPy arrays, plain counts)."""
@@ -101,7 +112,9 @@ class ArmWindow:
                 "outputs": list(self.outputs),
                 "labelled": self.labelled,
                 "correct": self.correct,
-                "rewards": np.asarray(self.rewards, dtype=float),
+                "rewarded": self.rewarded,
+                "rewards_positive": self.rewards_positive,
+                "reward_sum": self.reward_sum,
             }
 
     def summary(self) -> dict[str, Any]:
@@ -117,7 +130,7 @@ class ArmWindow:
             "p99_ms": float(np.percentile(lat, 99)) if lat.size else None,
             "labelled": a["labelled"],
             "accuracy": a["correct"] / a["labelled"] if a["labelled"] else None,
-            "mean_reward": float(a["rewards"].mean()) if a["rewards"].size else None,
+            "mean_reward": a["reward_sum"] / a["rewarded"] if a["rewarded"] else None,
         }
 
 

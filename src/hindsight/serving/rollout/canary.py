@@ -116,7 +116,7 @@ class Canary(Rollout):
         self._interval = 0
         # This interval's observations, and everything since the start (sequential test).
         self.window = {"baseline": ArmWindow(), "canary": ArmWindow()}
-        self.total = {"baseline": ArmWindow(), "canary": ArmWindow()}
+        self.total = {"baseline": ArmWindow(samples=False), "canary": ArmWindow(samples=False)}
         self._chain: FallbackChain | None = None
 
     # -- setup and routing ----------------------------------------------------------
@@ -179,14 +179,14 @@ class Canary(Rollout):
             checks.append(
                 ("accuracy", b["correct"], b["labelled"], c["correct"], c["labelled"], False)
             )
-        if b["rewards"].size and c["rewards"].size:
+        if b["rewarded"] and c["rewarded"]:
             checks.append(
                 (
                     "reward_rate",
-                    int((b["rewards"] > 0).sum()),
-                    int(b["rewards"].size),
-                    int((c["rewards"] > 0).sum()),
-                    int(c["rewards"].size),
+                    b["rewards_positive"],
+                    b["rewarded"],
+                    c["rewards_positive"],
+                    c["rewarded"],
                     False,
                 )
             )
@@ -257,14 +257,13 @@ class Canary(Rollout):
                     min_samples=self.min_labels,
                 )
             )
-        rb, rc = tb["rewards"], tc["rewards"]
-        if rb.size >= self.min_labels and rc.size >= self.min_labels:
+        if tb["rewarded"] >= self.min_labels and tc["rewarded"] >= self.min_labels:
             out.append(
                 stats.compare_rates(
-                    int((rb > 0).sum()),
-                    int(rb.size),
-                    int((rc > 0).sum()),
-                    int(rc.size),
+                    tb["rewards_positive"],
+                    tb["rewarded"],
+                    tc["rewards_positive"],
+                    tc["rewarded"],
                     alpha=self.alpha,
                     min_effect=self.accuracy_drop,
                     higher_is_worse=False,

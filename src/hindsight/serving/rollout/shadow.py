@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -31,6 +31,7 @@ from hindsight.serving.rollout.base import Rollout
 __all__ = ["Shadow"]
 
 _PAIRS = 1_000_000
+_LATENCIES = 100_000
 
 
 class Shadow(Rollout):
@@ -77,8 +78,9 @@ class Shadow(Rollout):
         self.late = 0
         # prediction id -> [baseline output, candidate output, baseline right, candidate right]
         self._pairs: OrderedDict[str, list[Any]] = OrderedDict()
-        self._base_ms: list[float] = []
-        self._cand_ms: list[float] = []
+        # The latest pairs' latencies (bounded like the pairs themselves).
+        self._base_ms: deque[float] = deque(maxlen=_LATENCIES)
+        self._cand_ms: deque[float] = deque(maxlen=_LATENCIES)
 
     def route(self, key: str, baseline: FallbackChain) -> tuple[str, FallbackChain]:
         return "baseline", baseline
