@@ -77,6 +77,7 @@ def test_capacity_sla_and_expiry(store: Store) -> None:
     q.claim(first.id, "ana")
     clock.now += 61
     assert "past its SLA" in (q.refusal_reason or "")
+    assert q.stats()["over_sla"] == 2  # the pending item and the claimed one, counted in SQL
     expired = q.expire_overdue()
     assert len(expired) == 1 and expired[0].status == "expired"
     assert q.get(first.id).status == "claimed"  # claimed items stay with their reviewer

@@ -108,6 +108,7 @@ class _ItemStore(Protocol):
     def replace(self, item: ReviewItem, previous: str) -> bool: ...
     def items(self, status: str | None) -> list[ReviewItem]: ...
     def count(self, status: str) -> int: ...
+    def overdue(self, now: float) -> int: ...
     def oldest_pending(self) -> ReviewItem | None: ...
 
 
@@ -148,6 +149,9 @@ class _MemoryItems:
 
     def count(self, status: str) -> int:
         return self._counts[status]
+
+    def overdue(self, now: float) -> int:
+        return sum(1 for i in self._open.values() if now > i.due_at)
 
     def oldest_pending(self) -> ReviewItem | None:
         pending = [i for i in self._open.values() if i.status == "pending"]
@@ -204,6 +208,11 @@ class _StoreItems:
 
     def count(self, status: str) -> int:
         return self._store.count_review_items(service=self._service, status=status)
+
+    def overdue(self, now: float) -> int:
+        return self._store.count_review_items(
+            service=self._service, status=("pending", "claimed"), due_before=now
+        )
 
     def oldest_pending(self) -> ReviewItem | None:
         row = self._store.oldest_review_item(service=self._service, status="pending")
@@ -440,12 +449,11 @@ class ReviewQueue:
         with self._lock:
             now = self._clock()
             oldest = self._items.oldest_pending()
-            open_items = [*self._items.items("pending"), *self._items.items("claimed")]
             refusal = self._refusal(now)
             return {
                 **{s: self._items.count(s) for s in STATUSES},
                 "oldest_age_s": now - oldest.created_at if oldest is not None else None,
-                "over_sla": sum(1 for i in open_items if now > i.due_at),
+                "over_sla": self._items.overdue(now),
                 "capacity": self.capacity,
                 "sla_s": self.sla_s,
                 "accepting": refusal is None,

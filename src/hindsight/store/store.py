@@ -722,11 +722,18 @@ class Store(StoreBase):
             return _dicts(conn.execute(q))
 
     def count_review_items(
-        self, *, service: str | None = None, status: str | Sequence[str] | None = None
+        self,
+        *,
+        service: str | None = None,
+        status: str | Sequence[str] | None = None,
+        due_before: float | None = None,
     ) -> int:
-        """How many review items match (e.g. the pending backlog of a service)."""
+        """How many review items match (e.g. the pending backlog of a service, or the
+        open items past their due time with ``due_before=now``)."""
         r = t.review_items
         q = select(func.count()).select_from(r).where(*self._review_filter(service, status))
+        if due_before is not None:
+            q = q.where(r.c.due_at < due_before)
         with self.read() as conn:
             return int(conn.execute(q).scalar_one())
 
