@@ -340,9 +340,9 @@ class Service:
             arm, chain = rollout.route(key or request_id or pid, self.chain)
         verdicts: list[Verdict] = []
         policy = self.abstention
+        audit_key = request_id or pid
         judge: Callable[[ModelOutput], str | None] | None = None
         if policy is not None:
-            audit_key = request_id or pid
 
             def judge(out: ModelOutput) -> str | None:
                 v = policy.judge(inputs, out.confidence, request_id=audit_key)
@@ -354,11 +354,14 @@ class Service:
         except FallbackExhausted:
             self.counters.add(exhausted=1)
             raise
-        abstained = policy is not None and any(a.outcome == "abstained" for a in answer.attempts)
         verdict: Verdict | None = verdicts[-1] if verdicts else None
+        in_chain = (
+            verdict is not None and verdict.abstain
+        )  # a tier abstained; the fail-safe answered
+        abstained = in_chain
         if verdict is None and policy is not None:
             # No model tier answered (all failed): input rules and OOD still route to review.
-            verdict = policy.judge(inputs, None, request_id=request_id or pid)
+            verdict = policy.judge(inputs, None, request_id=audit_key)
             abstained = verdict.abstain
         audited = bool(verdict is not None and verdict.audit and not abstained)
         reason = answer.reason
@@ -374,7 +377,7 @@ class Service:
                 if abstained:
                     refusal = self.review.refusal_reason or "the review queue refused it"
                     reason = f"{reason}; not sent for review: {refusal}, {answer.tier} only"
-            if abstained and not any(a.outcome == "abstained" for a in answer.attempts):
+            if abstained and not in_chain:
                 reason = f"{reason}; abstained: {'; '.join(verdict.reasons)}"
         self.counters.served(arm, answer.tier, answer.fell_back, abstained, audited)
         response = Response(
