@@ -199,8 +199,7 @@ def _profile(value: Any, base: Path, store: Store | None) -> Any:
 
 
 def _tier(spec: Any, base: Path, where: str) -> Tier:
-    _keys(spec, _TIER | set().union(*_KIND_KEYS.values()), where)
-    backend = _backend(spec, base, where)
+    backend = _backend(spec, base, where)  # checks the keys against the backend's kind
     extra: dict[str, Any] = {}
     if spec.get("breaker") is not None:
         from hindsight.serving.breaker import CircuitBreaker
