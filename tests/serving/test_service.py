@@ -4,7 +4,6 @@ the prediction log, outcomes and reviewer decisions as labels, service.yaml."""
 from __future__ import annotations
 
 import doctest
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -213,13 +212,14 @@ def test_bad_inputs_and_settings_are_named() -> None:
 def test_hung_primary_is_answered_within_the_deadline() -> None:
     hang = MockBackend(name="model", hang=True)
     svc = Service("s", [hang, _rules()], deadline_ms=30)
-    t0 = time.perf_counter()
     r = svc.predict_sync({"amount": 1})
-    elapsed_ms = (time.perf_counter() - t0) * 1000
     hang.release()
     assert r.tier == "rules" and "model: timeout" in r.reason
-    # The deadline plus asyncio.run's own start-up; generous, but bounded.
-    assert elapsed_ms < 30 + 200
+    # The hung call was cut off at the deadline less the fail-safe's reserve (no wall
+    # clock asserted here: benchmarks/serving measures the latency itself).
+    first = r.answer.attempts[0]
+    assert first.outcome == "timeout"
+    assert float(first.detail.removeprefix("no answer in ").removesuffix(" ms")) <= 30
     svc.close()
 
 
