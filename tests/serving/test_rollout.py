@@ -318,6 +318,35 @@ def test_ab_assignment_is_sticky_and_lift_has_an_interval(store: Store) -> None:
     svc.close()
 
 
+def test_a_salt_makes_assignment_reproducible_across_rollouts() -> None:
+    def arms(rollout: Canary | ABTest, svc: Service) -> list[str]:
+        svc.start_rollout(rollout)
+        try:
+            return [r.arm for r in _drive(svc, 400)]
+        finally:
+            svc.stop_rollout("done")
+
+    svc = _service(None)
+    try:
+        make = lambda **kw: Canary(  # noqa: E731
+            MockBackend("b", name="v2", version="2"), steps=[50, 100], tick_s=None,
+            record=False, **kw,
+        )  # fmt: skip
+        first, again = arms(make(salt="launch"), svc), arms(make(salt="launch"), svc)
+        assert first == again and set(first) == {"baseline", "canary"}
+        # Without a salt each rollout hashes with its own id: users are reshuffled.
+        assert arms(make(), svc) != arms(make(), svc)
+        ab = lambda salt: ABTest(  # noqa: E731
+            {"t": MockBackend("b", name="v2", version="2")}, salt=salt, record=False
+        )
+        assert arms(ab("launch"), svc) == arms(ab("launch"), svc)
+        assert make(salt="launch").config()["salt"] == "launch"
+        with pytest.raises(ConfigError, match="salt"):
+            make(salt="")
+    finally:
+        svc.close()
+
+
 def res_units(ab: ABTest) -> int:
     return sum(a["units"] for a in ab.results()["arms"].values())
 

@@ -4,7 +4,8 @@ The service answers with the hybrid model, falls back to the collaborative-filte
 baseline, then to the most popular items, all within 50 ms. A short outage of the
 hybrid shows the fallback and its circuit breaker opening and closing. Then a
 teammate's retrain ("hybrid-2", which lost the side-feature map, so new users get
-popular items) is canaried: simulated users click (a click is a held-out item of the
+popular items) is canaried during a sign-up campaign, when half the requests come from
+new users: simulated users click (a click is a held-out item of the
 user in the top 10), the canary's click rate is compared with the baseline's as the
 rewards arrive, and the canary rolls itself back and lands in the ledger as a failed
 experiment. Time is simulated (one interval per batch of requests) so this takes seconds.
@@ -108,14 +109,22 @@ def run_serving_demo(
     ):
         for u, i in zip(users.tolist(), items.tolist(), strict=True):
             clicks.setdefault((u, new), set()).add(i)
-    keys = sorted(clicks)
+    known = sorted(k for k in clicks if not k[1])
+    fresh = sorted(k for k in clicks if k[1])
     rng = np.random.default_rng(seed)
+    # New users' share of requests: as many as in the data, and during the sign-up
+    # campaign the canary runs in, half of all requests (where the retrain falls short).
+    everyday = len(fresh) / len(clicks)
+    campaign = 0.5
 
-    async def traffic(n: int) -> list[tuple[Any, bool]]:
-        picks = rng.integers(0, len(keys), n)
+    async def traffic(n: int, new_share: float) -> list[tuple[Any, bool]]:
+        is_new = rng.random(n) < new_share
+        picks = np.where(
+            is_new, rng.integers(0, len(fresh), n), rng.integers(0, len(known), n)
+        )
         out = []
-        for p in picks.tolist():
-            user, new = keys[p]
+        for p, picked_new in zip(picks.tolist(), is_new.tolist(), strict=True):
+            user, new = (fresh if picked_new else known)[p]
             r = await service.predict({"user_id": user, "new_user": new}, key=f"{int(new)}:{user}")
             result.requests += 1
             result.tiers[r.tier] = result.tiers.get(r.tier, 0) + 1
@@ -124,31 +133,32 @@ def run_serving_demo(
 
     try:
         say("\n[8] serving: hybrid -> cf-baseline -> popular items, 50 ms deadline")
-        asyncio.run(traffic(300))
+        asyncio.run(traffic(300, everyday))
         say(f"  300 requests: {_tiers(result.tiers)}")
         outage[0] = True
-        asyncio.run(traffic(60))
+        asyncio.run(traffic(60, everyday))
         result.breaker_opened = breaker.snapshot()["state"] == "open"
         say(f"  the hybrid's feature store goes down for 60 requests: breaker "
             f"{breaker.snapshot()['state']} ({breaker.reason}); cf-baseline answers")  # fmt: skip
         outage[0] = False
         time.sleep(0.06)  # the breaker's open period; then half-open probes succeed
-        asyncio.run(traffic(100))
+        asyncio.run(traffic(100, everyday))
         result.breaker_closed_again = breaker.snapshot()["state"] == "closed"
         say(f"  recovered: breaker {breaker.snapshot()['state']}; so far {_tiers(result.tiers)}")
 
-        say("\n[9] canary: hybrid-2, a retrain that lost the side-feature map")
+        say("\n[9] canary: hybrid-2, a retrain that lost the side-feature map, during a "
+            "sign-up campaign (half the requests from new users)")
         clock = _Clock()
         canary = Canary(
             _recommender(worse, "hybrid", "hybrid-2"),
             steps=[5, 25, 50, 100], interval_s=60, min_requests=20, min_labels=50,
-            tick_s=None, clock=clock,
+            tick_s=None, clock=clock, salt="recsys-demo",  # the same users on the canary each run
         )  # fmt: skip
         service.start_rollout(canary)
         result.rollout_id = canary.id
         for interval in range(12):
             share = canary.share
-            answered = asyncio.run(traffic(800))
+            answered = asyncio.run(traffic(800, campaign))
             # Clicks come back as rewards (here at once; in production, later).
             service.record_outcomes(
                 [{"prediction_id": r.id, "reward": 1.0 if hit else 0.0} for r, hit in answered]

@@ -334,6 +334,13 @@ class CanaryRequest(_Body):
     min_requests: int | None = Field(
         default=None, ge=1, description="Canary requests an interval needs before it is judged."
     )
+    salt: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="What keys are hashed with to pick an arm (default: the rollout's id, "
+        "so each rollout reshuffles users); the same salt gives the same assignment.",
+    )
 
     @field_validator("min_requests", mode="before")
     @classmethod
@@ -365,6 +372,13 @@ class ABRequest(_Body):
     event: Literal["reward", "label"] | None = Field(
         default=None,
         description="What counts as an event: reward > 0 (the default) or a truthy label.",
+    )
+    salt: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="What keys are hashed with to pick an arm (default: the rollout's id, "
+        "so each rollout reshuffles users); the same salt gives the same assignment.",
     )
 
 

@@ -33,6 +33,8 @@ class ABTest(Rollout):
     ``arms`` maps each treatment arm's name to its backend; ``weights`` maps every arm
     (control included) to its share (default: equal). Requests without a ``key`` are
     assigned by their request id, which is not sticky.
+    ``salt`` is what keys are hashed with (default: this rollout's id, so every rollout
+    reshuffles users); a fixed salt gives the same assignment every time.
     """
 
     kind = "ab"
@@ -49,6 +51,7 @@ class ABTest(Rollout):
         tick_s: float | None = None,
         clock: Callable[[], float] = time.time,
         record: bool = True,
+        salt: str | None = None,
     ) -> None:
         if not arms:
             raise ConfigError("An ABTest needs at least one treatment arm: {'B': backend}.")
@@ -57,7 +60,7 @@ class ABTest(Rollout):
                 f"The control arm {control!r} is the service's own model; do not list it in arms."
             )
         first = next(iter(arms.values()))
-        super().__init__(first, tick_s=tick_s, clock=clock, record=record)
+        super().__init__(first, tick_s=tick_s, clock=clock, record=record, salt=salt)
         self.control = control
         self.treatments = {name: t if isinstance(t, Tier) else Tier(t) for name, t in arms.items()}
         names = [control, *self.treatments]
@@ -108,10 +111,10 @@ class ABTest(Rollout):
 
     def arm_of(self, key: str) -> str:
         """The arm a key is assigned to (the same every time within this test)."""
-        return self.names[bisect.bisect_right(self._edges, unit_hash(key, self.id))]
+        return self.names[bisect.bisect_right(self._edges, unit_hash(key, self.salt))]
 
     def route(self, key: str, baseline: FallbackChain) -> tuple[str, FallbackChain]:
-        u = unit_hash(key, self.id)
+        u = unit_hash(key, self.salt)
         arm = self.names[bisect.bisect_right(self._edges, u)]
         with self._counts_lock:
             self.assigned[arm] += 1

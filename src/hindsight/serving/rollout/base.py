@@ -156,8 +156,11 @@ class Rollout(abc.ABC):
         tick_s: float | None = 1.0,
         clock: Callable[[], float] = time.time,
         record: bool = True,
+        salt: str | None = None,
     ) -> None:
         self.candidate = _check_candidate(candidate)
+        if salt is not None and (not isinstance(salt, str) or not salt):
+            raise ConfigError(f"salt must be a non-empty string or None; got {salt!r}.")
         if tick_s is not None and not tick_s > 0:
             raise ConfigError(
                 f"tick_s must be a positive number of seconds or None; got {tick_s!r}."
@@ -166,6 +169,9 @@ class Rollout(abc.ABC):
         self.clock = clock
         self.record = bool(record)
         self.id = new_id("rollout")
+        # What keys are hashed with to pick an arm: the rollout's id by default (each
+        # rollout reshuffles users); a fixed salt makes the assignment reproducible.
+        self.salt = self.id if salt is None else salt
         self.status_name = "pending"
         self.reason = ""
         self.service: Service | None = None
@@ -297,7 +303,11 @@ class Rollout(abc.ABC):
         }
 
     def config(self) -> dict[str, Any]:
-        return {"candidate": self.candidate.backend.describe(), "tick_s": self.tick_s}
+        return {
+            "candidate": self.candidate.backend.describe(),
+            "tick_s": self.tick_s,
+            "salt": self.salt,
+        }
 
     @property
     def step(self) -> int:

@@ -50,6 +50,8 @@ class Canary(Rollout):
     tolerated, ``min_latency_ms`` the absolute one; ``error_increase`` the absolute
     error-rate increase tolerated. Set ``promote=False`` to stop at the last step
     without swapping the primary.
+    ``salt`` is what keys are hashed with (default: this rollout's id, so every rollout
+    reshuffles users); a fixed salt gives the same assignment every time.
     """
 
     kind = "canary"
@@ -74,8 +76,9 @@ class Canary(Rollout):
         tick_s: float | None = 1.0,
         clock: Callable[[], float] = time.time,
         record: bool = True,
+        salt: str | None = None,
     ) -> None:
-        super().__init__(candidate, tick_s=tick_s, clock=clock, record=record)
+        super().__init__(candidate, tick_s=tick_s, clock=clock, record=record, salt=salt)
         steps = [float(s) for s in steps]
         if not steps or any(not (0 < s <= 100) for s in steps) or steps != sorted(set(steps)):
             raise ConfigError(
@@ -134,7 +137,7 @@ class Canary(Rollout):
 
     def route(self, key: str, baseline: FallbackChain) -> tuple[str, FallbackChain]:
         assert self._chain is not None
-        if unit_hash(key, self.id) < self.share:
+        if unit_hash(key, self.salt) < self.share:
             return "canary", self._chain
         return "baseline", baseline
 
