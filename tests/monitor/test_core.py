@@ -81,13 +81,46 @@ def test_one_call_or_three_match_profiling_each_window_at_once(any_ledger: Ledge
             assert col_got["m2"] == pytest.approx(col_want["m2"], rel=1e-9)
 
 
-def test_each_merge_is_a_new_version_and_the_newest_wins(any_ledger: Ledger) -> None:
+def _window_rows(ledger: Ledger) -> list[Any]:
+    from sqlalchemy import select
+
+    from hindsight.store import schema as t
+
+    with ledger.store.read() as conn:
+        return list(conn.execute(select(t.monitor_windows)))
+
+
+def test_a_window_is_one_row_merged_in_place(any_ledger: Ledger) -> None:
     mon = Monitor("versions", ledger=any_ledger, options=OPTS)
     for k in range(3):
         mon.log({"x": np.arange(10.0) + k}, timestamps=np.full(10, 5.0 * HOUR + k))
     assert mon.window_profile(5 * HOUR).n_rows == 30
-    names = [r["name"] for r in any_ledger.store.list_profiles(any_ledger.settings.project)]
-    assert names == [f"monitor:versions:{5 * HOUR}"] * 3
+    rows = _window_rows(any_ledger)
+    assert [(r.monitor, r.window_start, r.window_end, r.n_rows) for r in rows] == [
+        ("versions", 5.0 * HOUR, 6.0 * HOUR, 30)
+    ]
+
+
+def test_actions_are_counted_per_segment_and_merge(any_ledger: Ledger) -> None:
+    mon = Monitor("fraud", ledger=any_ledger, options=OPTS, segments=["kind"])
+    kinds = np.array(["genuine", "genuine", "fraud", "genuine", None], dtype=object)
+    acts = np.array(["approve", "block", "block", "approve", "approve"])
+    for _ in range(2):
+        mon.log({"amount": np.arange(5.0), "kind": kinds}, predictions=acts,
+                timestamps=np.full(5, 10.0))  # fmt: skip
+    assert mon.window_counts(0) == {
+        "kind": {
+            "genuine": {"approve": 4, "block": 2},
+            "fraud": {"block": 2},
+            "(missing)": {"approve": 2},
+        }
+    }
+    with pytest.raises(DataError, match="pass predictions="):
+        mon.log({"amount": [1.0], "kind": ["a"]}, timestamps=[1.0])
+    with pytest.raises(DataError, match="segment column 'kind'"):
+        mon.log({"amount": [1.0]}, predictions=["a"], timestamps=[1.0])
+    with pytest.raises(ConfigError, match="list of column names"):
+        Monitor("m", ledger=any_ledger, segments="kind")
 
 
 # --------------------------------------------------------------------------- windows
@@ -160,7 +193,7 @@ def test_bad_input_raises_and_writes_nothing(any_ledger: Ledger, case: int) -> N
     with pytest.raises(error, match=message):
         mon.log(kwargs.pop("features"), **kwargs)
     assert mon.windows() == []
-    assert any_ledger.store.list_profiles() == []
+    assert _window_rows(any_ledger) == []
 
 
 def test_a_batch_that_cannot_merge_writes_none_of_its_windows(any_ledger: Ledger) -> None:

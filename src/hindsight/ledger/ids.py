@@ -18,6 +18,8 @@ PREFIXES = {
     "outcome": "out",
     "review": "rev",
     "rollout": "roll",
+    "window": "win",
+    "finding": "fnd",
 }
 
 

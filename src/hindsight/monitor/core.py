@@ -8,15 +8,13 @@ a calendar-aware reference (the trailing day, the same hour over the last weeks,
 event) chosen by :func:`~hindsight.monitor.windows.reference_windows`, or with a fixed
 profile such as the training data's.
 
-Storage. Window profiles live in the store's ``profiles`` table under the name
-``monitor:<name>:<window start in epoch seconds>``; every merge adds a new version and
-the newest version is the window's profile. This reuses the table reference profiles
-already live in; a dedicated table with an index on ``(monitor, window_start)``, which
-also lets old versions be pruned, comes later. Until then :meth:`Monitor.windows` reads
-the names of every stored profile of the project.
+Storage. Each window is one row of the store's ``monitor_windows`` table (unique on
+project, monitor and window start): the window's profile and its count tables, each
+action (``prediction``) per value of every ``segments`` column, which a profile's
+marginal counts cannot give. A later batch of the same window is merged into the row.
 
-Writes. One call of :meth:`Monitor.log` reads the stored profiles of the windows it
-touches, merges and writes the new versions in one write transaction: bad input, or a
+Writes. One call of :meth:`Monitor.log` reads the stored rows of the windows it
+touches, merges and writes them back in one write transaction: bad input, or a
 batch whose columns cannot be merged with a stored window, writes nothing. On
 PostgreSQL the transaction also takes an advisory lock on the monitor, so concurrent
 loggers of one monitor merge one after the other instead of losing each other's rows;
@@ -35,7 +33,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 from sqlalchemy import text as sql_text
 
 from hindsight.data.frames import to_arrow
@@ -55,12 +53,14 @@ from hindsight.monitor.windows import (
 from hindsight.store import schema as t
 from hindsight.store.schema import SCHEMA_VERSION
 
-__all__ = ["PREDICTION_COLUMNS", "Monitor", "WindowDrift"]
+__all__ = ["PREDICTION_COLUMNS", "Counts", "Monitor", "WindowDrift", "merge_counts"]
+
+#: Count tables of a window: segment column -> segment value -> action -> rows.
+Counts = dict[str, dict[str, dict[str, int]]]
 
 #: Columns that ``predictions=`` and ``confidence=`` are stored as.
 PREDICTION_COLUMNS = ("prediction", "confidence")
-_PREFIX = "monitor:"
-_MAX_NAME = 150  # leaves room for the prefix and the window start in 200 characters
+_MAX_NAME = 200
 
 
 def _fmt(seconds: float) -> str:
@@ -103,6 +103,7 @@ class Monitor:
         ledger: Ledger | None = None,
         window: str | int = "1h",
         options: ProfileOptions | None = None,
+        segments: Sequence[str] = (),
     ) -> None:
         if not isinstance(name, str) or not name or len(name) > _MAX_NAME or ":" in name:
             raise ConfigError(
@@ -112,6 +113,12 @@ class Monitor:
         self.ledger = ledger if ledger is not None else get_ledger()
         self.spec = WindowSpec(every=window)
         self.options = options or ProfileOptions()
+        if isinstance(segments, str) or not all(isinstance(c, str) and c for c in segments):
+            raise ConfigError(
+                f"segments must be a list of column names, e.g. ['customer_type']. Got "
+                f"{segments!r}."
+            )
+        self.segments = tuple(segments)
 
     def __repr__(self) -> str:
         return f"Monitor({self.name!r}, window={self.spec.to_dict()['every']!r})"
@@ -121,13 +128,6 @@ class Monitor:
     @property
     def _project(self) -> str:
         return self.ledger.settings.project
-
-    @property
-    def _prefix(self) -> str:
-        return f"{_PREFIX}{self.name}:"
-
-    def _profile_name(self, start: float) -> str:
-        return f"{self._prefix}{int(start)}"
 
     def _window_start(self, instant: Any) -> float:
         """The start of the window holding ``instant`` (epoch seconds or a datetime)."""
@@ -170,12 +170,40 @@ class Monitor:
         cuts = np.flatnonzero(sorted_ids[1:] != sorted_ids[:-1]) + 1
         bounds = [0, *cuts.tolist(), len(order)]
         rows = table.take(pa.array(order))
-        batch: dict[float, DatasetProfile] = {}
+        batch: dict[float, tuple[DatasetProfile, Counts]] = {}
         for lo, hi in pairwise(bounds):
             start = float(starts[order[lo]])
-            batch[start] = profile_table(rows.slice(lo, hi - lo), self.options)
+            part = rows.slice(lo, hi - lo)
+            batch[start] = (profile_table(part, self.options), self._counts(part))
         self._save(batch)
         return sorted(batch)
+
+    def _counts(self, rows: pa.Table) -> Counts:
+        """Each action per value of every segment column, counted with Arrow's group-by."""
+        out: Counts = {}
+        for col in self.segments:
+            grouped = (
+                pa.table(
+                    {
+                        "s": rows.column(col).cast(pa.string()),
+                        "a": rows.column("prediction").cast(pa.string()),
+                    }
+                )
+                .group_by(["s", "a"])
+                .aggregate([([], "count_all")])
+            )
+            table: dict[str, dict[str, int]] = {}
+            for seg, act, n in zip(
+                grouped.column("s").to_pylist(),
+                grouped.column("a").to_pylist(),
+                grouped.column("count_all").to_pylist(),
+                strict=True,
+            ):
+                row = table.setdefault("(missing)" if seg is None else seg, {})
+                key = "(missing)" if act is None else act
+                row[key] = row.get(key, 0) + int(n)
+            out[col] = table
+        return out
 
     def _prepare(
         self, features: Any, predictions: Any, confidence: Any, timestamps: Any
@@ -220,6 +248,16 @@ class Monitor:
             table = table.append_column(col, pa.array(arr) if isinstance(arr, np.ndarray) else arr)
         if table.num_columns == 0:
             raise DataError("Nothing to profile: the features have no column besides timestamps.")
+        if self.segments and predictions is None:
+            raise DataError(
+                f"Monitor {self.name!r} counts actions per segment: pass predictions= too."
+            )
+        for col in self.segments:
+            if col not in table.column_names:
+                raise DataError(
+                    f"The segment column {col!r} of monitor {self.name!r} is not in the "
+                    f"features. Columns: {', '.join(table.column_names)}."
+                )
         try:
             count = len(raw)
         except TypeError:
@@ -232,56 +270,110 @@ class Monitor:
         ids, starts = self.spec.assign(raw)
         return table, ids, starts
 
-    def _save(self, batch: Mapping[float, DatasetProfile]) -> None:
-        """Merge ``batch`` into the stored window profiles and write them in one transaction."""
+    def _save(self, batch: Mapping[float, tuple[DatasetProfile, Counts]]) -> None:
+        """Merge ``batch`` into the stored windows and write them in one transaction."""
         store = self.ledger.store
-        p = t.profiles
+        w = t.monitor_windows
         with store.write() as conn:
             if store.backend == "postgresql":
-                _lock(conn, f"{self._project}\0{self._prefix}")
-            rows = []
-            for start, fresh in sorted(batch.items()):
-                name = self._profile_name(start)
-                old = conn.execute(
-                    select(p.c.data, p.c.created_at)
-                    .where(p.c.project == self._project, p.c.name == name)
-                    .order_by(p.c.created_at.desc(), p.c.id.desc())
-                    .limit(1)
-                ).first()
-                now = time.time()
-                merged = fresh
-                if old is not None:
-                    merged = DatasetProfile.merge([DatasetProfile.from_bytes(bytes(old[0])), fresh])
-                    # The newest version is found by created_at: keep it strictly increasing.
-                    now = max(now, float(old[1]) + 1e-6)
-                rows.append(_profile_row(merged, self._project, name, now))
-            conn.execute(p.insert(), rows)
+                _lock(conn, f"{self._project}\0{self.name}")
+            old = {
+                float(r.window_start): r
+                for r in conn.execute(
+                    select(w.c.id, w.c.window_start, w.c.profile, w.c.counts).where(
+                        w.c.project == self._project,
+                        w.c.monitor == self.name,
+                        w.c.window_start.in_([float(s) for s in batch]),
+                    )
+                )
+            }
+            now = time.time()
+            inserts = []
+            for start, (fresh, counts) in sorted(batch.items()):
+                end = start + self.spec.width_s
+                row = old.get(start)
+                if row is None:
+                    inserts.append(
+                        {
+                            "id": new_id("window"),
+                            "project": self._project,
+                            "monitor": self.name,
+                            "window_start": start,
+                            "window_end": end,
+                            "n_rows": fresh.n_rows,
+                            "profile": fresh.to_bytes(),
+                            "counts": counts,
+                            "created_at": now,
+                            "updated_at": now,
+                            "schema_version": SCHEMA_VERSION,
+                        }
+                    )
+                    continue
+                merged = DatasetProfile.merge([DatasetProfile.from_bytes(bytes(row.profile)), fresh])
+                conn.execute(
+                    update(w)
+                    .where(w.c.id == row.id)
+                    .values(
+                        n_rows=merged.n_rows,
+                        profile=merged.to_bytes(),
+                        counts=merge_counts([row.counts, counts]),
+                        updated_at=now,
+                    )
+                )
+            if inserts:
+                conn.execute(w.insert(), inserts)
 
     # -- reading ---------------------------------------------------------------------
 
     def windows(self) -> list[float]:
-        """Starts of the windows with a stored profile, ascending."""
-        prefix = self._prefix
-        starts: set[float] = set()
-        for row in self.ledger.store.list_profiles(self._project):
-            name = row["name"]
-            if name.startswith(prefix):
-                try:
-                    starts.add(float(int(name[len(prefix) :])))
-                except ValueError:
-                    continue
-        return sorted(starts)
+        """Starts of the windows with stored rows, ascending."""
+        w = t.monitor_windows
+        with self.ledger.store.read() as conn:
+            rows = conn.execute(
+                select(w.c.window_start)
+                .where(w.c.project == self._project, w.c.monitor == self.name)
+                .order_by(w.c.window_start)
+            )
+            return [float(r[0]) for r in rows]
 
-    def window_profile(self, start: Any) -> DatasetProfile:
-        """The profile of the window starting at (or holding) ``start``."""
+    def _load(self, starts: Sequence[float]) -> dict[float, tuple[DatasetProfile, Counts]]:
+        """The stored profile and counts of each of ``starts`` found, in one query."""
+        w = t.monitor_windows
+        out: dict[float, tuple[DatasetProfile, Counts]] = {}
+        wanted = [float(s) for s in starts]
+        with self.ledger.store.read() as conn:
+            for i in range(0, len(wanted), 500):
+                rows = conn.execute(
+                    select(w.c.window_start, w.c.profile, w.c.counts).where(
+                        w.c.project == self._project,
+                        w.c.monitor == self.name,
+                        w.c.window_start.in_(wanted[i : i + 500]),
+                    )
+                )
+                for r in rows:
+                    out[float(r.window_start)] = (
+                        DatasetProfile.from_bytes(bytes(r.profile)),
+                        dict(r.counts),
+                    )
+        return out
+
+    def _window(self, start: Any) -> tuple[float, DatasetProfile, Counts]:
         begin = self._window_start(start)
-        row = self.ledger.store.load_profile(self._project, self._profile_name(begin))
-        if row is None:
+        found = self._load([begin]).get(begin)
+        if found is None:
             raise DataError(
                 f"Monitor {self.name!r} has no rows in the window starting {_fmt(begin)}. "
                 "Monitor.windows() lists the windows logged."
             )
-        return DatasetProfile.from_bytes(bytes(row["data"]))
+        return begin, found[0], found[1]
+
+    def window_profile(self, start: Any) -> DatasetProfile:
+        """The profile of the window starting at (or holding) ``start``."""
+        return self._window(start)[1]
+
+    def window_counts(self, start: Any) -> Counts:
+        """The count tables of the window starting at (or holding) ``start``."""
+        return self._window(start)[2]
 
     def reference_profile(
         self, target_start: Any, rule: ReferenceRule | DatasetProfile
@@ -291,6 +383,16 @@ class Monitor:
         A :class:`DatasetProfile` as ``rule`` (e.g. the training data's) is the
         reference as it is.
         """
+        prof, _, selection = self.reference(target_start, rule)
+        return prof, selection
+
+    def reference(
+        self, target_start: Any, rule: ReferenceRule | DatasetProfile
+    ) -> tuple[DatasetProfile, Counts, ReferenceSelection]:
+        """The reference of a target window: merged profile, merged counts, and the choice.
+
+        A fixed profile has no count tables: its counts are empty.
+        """
         if isinstance(rule, DatasetProfile):
             selection = ReferenceSelection(
                 indices=np.empty(0, dtype=np.int64),
@@ -299,7 +401,7 @@ class Monitor:
                 expected=0,
                 found=0,
             )
-            return rule, selection
+            return rule, {}, selection
         target = self._window_start(target_start)
         starts = np.asarray(self.windows(), dtype=np.float64)
         selection = reference_windows(target, starts, rule, spec=self.spec)
@@ -309,9 +411,11 @@ class Monitor:
                 f"{self.name!r} for the window starting {_fmt(target)}: "
                 f"{selection.description}. Log more history or pick another rule."
             )
-        profiles = [self.window_profile(float(starts[i])) for i in selection.indices]
+        found = self._load([float(starts[i]) for i in selection.indices])
+        parts = [found[k] for k in sorted(found)]
+        profiles = [prof for prof, _ in parts]
         merged = profiles[0] if len(profiles) == 1 else DatasetProfile.merge(profiles)
-        return merged, selection
+        return merged, merge_counts([c for _, c in parts]), selection
 
     def drift(
         self,
@@ -331,19 +435,17 @@ class Monitor:
         )
 
 
-def _profile_row(prof: DatasetProfile, project: str, name: str, at: float) -> dict[str, Any]:
-    return {
-        "id": new_id("profile"),
-        "project": project,
-        "name": name,
-        "digest": prof.digest,
-        "n_rows": prof.n_rows,
-        "n_columns": len(prof.columns),
-        "format_version": prof.version,
-        "data": prof.to_bytes(),
-        "created_at": at,
-        "schema_version": SCHEMA_VERSION,
-    }
+def merge_counts(tables: Sequence[Mapping[str, Any]]) -> Counts:
+    """The sum of several windows' count tables (counts are mergeable by addition)."""
+    out: Counts = {}
+    for table in tables:
+        for col, segs in table.items():
+            dst = out.setdefault(col, {})
+            for seg, acts in segs.items():
+                row = dst.setdefault(seg, {})
+                for act, n in acts.items():
+                    row[act] = row.get(act, 0) + int(n)
+    return out
 
 
 def _lock(conn: Connection, key: str) -> None:

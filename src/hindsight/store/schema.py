@@ -33,6 +33,9 @@ __all__ = [
     "lessons",
     "metadata",
     "metric_chunks",
+    "monitor_findings",
+    "monitor_state",
+    "monitor_windows",
     "notes",
     "outcomes",
     "postmortems",
@@ -335,4 +338,58 @@ rollouts = Table(
     Column("ended_at", Float),
     Column("schema_version", Integer, nullable=False),
     Index("ix_rollouts_service_created", "service", "created_at"),
+)
+
+# -- monitors (0007) --------------------------------------------------------------------
+
+# One row per monitor and window: the window's mergeable profile (raw rows are not kept)
+# and its count tables (each action per segment). A later batch of the same window is
+# merged into the row, in place.
+monitor_windows = Table(
+    "monitor_windows",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("project", String(200), nullable=False),
+    Column("monitor", String(200), nullable=False),
+    Column("window_start", Float, nullable=False),
+    Column("window_end", Float, nullable=False),
+    Column("n_rows", BigInteger, nullable=False),
+    Column("profile", LargeBinary, nullable=False),
+    Column("counts", JSON, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Index("ux_monitor_windows", "project", "monitor", "window_start", unique=True),
+)
+
+# What a monitor's scheduled runs remember: the last window judged, the alert rules'
+# memory, how far each source was read. Written in the transaction that writes the
+# run's findings, so a restart neither loses nor repeats a window.
+monitor_state = Table(
+    "monitor_state",
+    metadata,
+    Column("project", String(200), primary_key=True),
+    Column("monitor", String(200), primary_key=True),
+    Column("state", JSON, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("schema_version", Integer, nullable=False),
+)
+
+# Every check's verdict on every judged window (what the dashboard draws).
+monitor_findings = Table(
+    "monitor_findings",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("project", String(200), nullable=False),
+    Column("monitor", String(200), nullable=False),
+    Column("window_start", Float, nullable=False),
+    Column("check_name", String(64), nullable=False),
+    Column("key", String(300), nullable=False),
+    Column("value", Float),
+    Column("flagged", Boolean, nullable=False),
+    Column("detail", Text, nullable=False, default=""),
+    Column("evidence", JSON, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Index("ix_monitor_findings_window", "project", "monitor", "window_start"),
 )
