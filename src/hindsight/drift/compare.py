@@ -392,13 +392,16 @@ def _categorical(
     ref_c, cur_c = counts.reference[present], counts.current[present]
     labels = tuple(np.asarray(counts.labels or (), dtype=object)[present]) if counts.labels else None
     n, m = int(ref_c.sum()), int(cur_c.sum())
-    if ref_c.size < 2:
+    pooled_ref, pooled_cur, pooled = _pool_sparse(ref_c, cur_c)
+    if pooled_ref.size < 2:
         stat, p = 0.0, 1.0
     else:
-        res = stats.chi2_contingency(np.vstack([ref_c, cur_c]), correction=False)
+        res = stats.chi2_contingency(np.vstack([pooled_ref, pooled_cur]), correction=False)
         stat, p = float(res.statistic), float(res.pvalue)
     effect = float(jensenshannon(ref_c / n, cur_c / m, base=2))
     details: dict[str, Any] = {"categories": int(ref_c.size)}
+    if pooled:
+        details["pooled_for_test"] = pooled
     if labels is not None:
         unseen = [str(lab) for lab, rc, cc in zip(labels, ref_c, cur_c, strict=True) if rc == 0 and cc > 0]
         if unseen:
@@ -413,6 +416,38 @@ def _categorical(
         name, rp, cp, ("chi_square", stat, p), ("jensen_shannon", effect, threshold), (n, m),
         details, _category_plot(labels, ref_c / n, cur_c / m),
     )
+
+
+def _pool_sparse(
+    ref_c: np.ndarray, cur_c: np.ndarray, min_expected: float = 5.0
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Cells pooled until every expected count is at least ``min_expected`` (Cochran).
+
+    The chi-square approximation fails on cells expected to hold fewer than about five
+    rows: a rare value seen twice in a small window would look like strong drift. The
+    rarest cells (by their total) are merged into one until its expected counts clear
+    the bar. Returns the pooled tables and how many cells went into the pool (0: none).
+    """
+    total = ref_c + cur_c
+    n_all = float(total.sum())
+    if n_all <= 0 or ref_c.size < 2:
+        return ref_c, cur_c, 0
+    smaller = min(float(ref_c.sum()), float(cur_c.sum()))
+    expected_min = total * smaller / n_all
+    if expected_min.min() >= min_expected:
+        return ref_c, cur_c, 0
+    order = np.argsort(total, kind="stable")
+    # Pool the k rarest cells, k the smallest count whose pooled expectation is enough
+    # and which leaves every other cell above the bar (they are sorted, so it suffices
+    # that the first cell left out clears it).
+    cum = np.cumsum(total[order]) * smaller / n_all
+    k = int(np.searchsorted(cum, min_expected, side="left")) + 1
+    k = max(k, int(np.searchsorted(expected_min[order], min_expected, side="left")))
+    k = min(k, order.size)
+    keep, pool = np.sort(order[k:]), order[:k]
+    ref_p = np.append(ref_c[keep], ref_c[pool].sum())
+    cur_p = np.append(cur_c[keep], cur_c[pool].sum())
+    return ref_p, cur_p, int(k) if k > 1 else 0
 
 
 def _js_null_level(ref_c: np.ndarray, n: int, m: int, settings: DriftSettings) -> float:
