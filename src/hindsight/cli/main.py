@@ -15,6 +15,7 @@ from hindsight.cli import (
     experiments,
     importer,
     lessons,
+    monitor_cmd,
     postmortem,
     serve_cmd,
 )
@@ -35,6 +36,7 @@ data_cmd.register(app)
 serve_cmd.register(app)
 app.add_typer(lessons.app, name="lessons")
 app.add_typer(postmortem.app, name="postmortem")
+app.add_typer(monitor_cmd.app, name="monitor")
 app.add_typer(importer.app, name="import")
 app.command("diagnose")(diagnose)
 app.command("demo")(demo)

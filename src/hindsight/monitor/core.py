@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -119,6 +120,9 @@ class Monitor:
                 f"{segments!r}."
             )
         self.segments = tuple(segments)
+        # Decoded windows kept for the length of a `cached()` block (a monitor run, where
+        # consecutive targets share most of their reference windows).
+        self._cache: dict[float, tuple[DatasetProfile, Counts]] | None = None
 
     def __repr__(self) -> str:
         return f"Monitor({self.name!r}, window={self.spec.to_dict()['every']!r})"
@@ -309,7 +313,9 @@ class Monitor:
                         }
                     )
                     continue
-                merged = DatasetProfile.merge([DatasetProfile.from_bytes(bytes(row.profile)), fresh])
+                merged = DatasetProfile.merge(
+                    [DatasetProfile.from_bytes(bytes(row.profile)), fresh]
+                )
                 conn.execute(
                     update(w)
                     .where(w.c.id == row.id)
@@ -336,11 +342,26 @@ class Monitor:
             )
             return [float(r[0]) for r in rows]
 
+    @contextmanager
+    def cached(self) -> Iterator[None]:
+        """Within the block, each window is read and decoded once (nothing is logged)."""
+        previous, self._cache = self._cache, {}
+        try:
+            yield
+        finally:
+            self._cache = previous
+
     def _load(self, starts: Sequence[float]) -> dict[float, tuple[DatasetProfile, Counts]]:
         """The stored profile and counts of each of ``starts`` found, in one query."""
         w = t.monitor_windows
+        cache = self._cache
         out: dict[float, tuple[DatasetProfile, Counts]] = {}
-        wanted = [float(s) for s in starts]
+        wanted = []
+        for s in starts:
+            if cache is not None and float(s) in cache:
+                out[float(s)] = cache[float(s)]
+            else:
+                wanted.append(float(s))
         with self.ledger.store.read() as conn:
             for i in range(0, len(wanted), 500):
                 rows = conn.execute(
@@ -355,6 +376,8 @@ class Monitor:
                         DatasetProfile.from_bytes(bytes(r.profile)),
                         dict(r.counts),
                     )
+                    if cache is not None:
+                        cache[float(r.window_start)] = out[float(r.window_start)]
         return out
 
     def _window(self, start: Any) -> tuple[float, DatasetProfile, Counts]:

@@ -396,13 +396,18 @@ class EventReference:
     half-open). With only ``past`` (or its other name, ``name``), the reference is every
     window fully inside that event. With ``current`` too, a target inside the current
     event is compared with the one window of the past event at the same offset from its
-    start (see :meth:`event_offset_for`).
+    start (see :meth:`event_offset_for`), and with ``around=k`` the ``k`` windows either
+    side of it too (more rows, the same part of the event). A target outside the current
+    event uses the ``otherwise`` rule (say the trailing day), so one monitor can judge
+    ordinary weeks and the event alike; without it such a target has no reference.
     """
 
     events: Mapping[str, tuple[Any, Any]]
     name: str | None = None
     current: str | None = None
     past: str | None = None
+    around: int = 0
+    otherwise: Any = None
     spans: dict[str, tuple[float, float]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -436,6 +441,15 @@ class EventReference:
                 )
         if self.current == past:
             raise ConfigError("current= and past= name the same event; name two different ones.")
+        if isinstance(self.around, bool) or not isinstance(self.around, int) or self.around < 0:
+            raise ConfigError(f"around= must be an int >= 0 (windows). Got {self.around!r}.")
+        if self.otherwise is not None and (
+            not isinstance(self.otherwise, FixedReference | TrailingReference | SeasonalReference)
+        ):
+            raise ConfigError(
+                "otherwise= must be a FixedReference, TrailingReference or SeasonalReference. "
+                f"Got {type(self.otherwise).__name__}."
+            )
 
     @property
     def past_event(self) -> str | None:
@@ -463,6 +477,8 @@ class EventReference:
             "events": {k: list(v) for k, v in self.spans.items()},
             "past": self.past_event,
             "current": self.current,
+            "around": self.around,
+            "otherwise": None if self.otherwise is None else self.otherwise.to_dict(),
         }
 
 
@@ -616,6 +632,8 @@ def reference_windows(
             return _grid_selection(starts, lo, hi, width, phase, fmt, f"windows of {past!r}")
         cur_lo, cur_hi = rule.spans[rule.current]
         if not cur_lo <= target < cur_hi:
+            if rule.otherwise is not None:
+                return reference_windows(target, available_starts, rule.otherwise, spec=spec)
             return ReferenceSelection(
                 indices=np.empty(0, dtype=np.int64),
                 description=f"the target {fmt(target)} is outside {rule.current!r}, "
@@ -637,14 +655,21 @@ def reference_windows(
                 found=0,
             )
         grid_start = math.floor((mapped - phase) / width) * width + phase
-        hit = np.flatnonzero(starts == grid_start)
-        found = int(hit.size > 0)
-        missing = np.empty(0) if found else np.array([grid_start])
+        k = rule.around
+        wanted = grid_start + width * np.arange(-k, k + 1, dtype=np.float64)
+        wanted = wanted[(wanted >= lo) & (wanted + width <= hi)]
+        if wanted.size == 0:  # the mapped window itself straddles the event's edge
+            wanted = np.array([grid_start])
+        present = np.isin(wanted, starts)
+        found = int(present.sum())
+        missing = wanted[~present]
+        if k:
+            what += f", and {k} window{'s' * (k != 1)} either side"
         return ReferenceSelection(
-            indices=by_start(hit),
-            description=f"{what}: {_found_text(found, 1, missing, fmt)}",
-            complete=bool(found),
-            expected=1,
+            indices=by_start(np.flatnonzero(np.isin(starts, wanted))),
+            description=f"{what}: {_found_text(found, int(wanted.size), missing, fmt)}",
+            complete=found == wanted.size,
+            expected=int(wanted.size),
             found=found,
             missing=tuple(float(m) for m in missing),
         )

@@ -1,0 +1,194 @@
+"""Where a scheduled monitor's rows come from: Parquet files or the serving prediction log.
+
+A source ``pull(monitor, cursor, now) -> (rows_logged, new_cursor)`` logs what arrived
+since its cursor into the monitor's windows and returns the new cursor, a JSON-safe
+value the runner keeps in the monitor's state (so a restart reads nothing twice).
+Batches logged in Python (:meth:`Monitor.log`) need no source.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from sqlalchemy import and_, or_, select
+
+from hindsight.errors import ConfigError, DataError
+from hindsight.monitor.core import Monitor
+from hindsight.store import schema as t
+
+__all__ = ["ParquetSource", "PredictionLogSource", "Source", "source_from_dict"]
+
+
+class Source(Protocol):
+    def pull(
+        self, monitor: Monitor, cursor: Any, now: float
+    ) -> tuple[int, Any]: ...  # pragma: no cover - a protocol
+
+    def to_dict(self) -> dict[str, Any]: ...  # pragma: no cover - a protocol
+
+
+@dataclass(frozen=True)
+class ParquetSource:
+    """Parquet files matching ``path`` (a glob); each file is logged once.
+
+    A file is remembered by its path, size and modification time: a file rewritten in
+    place is logged again, so write new files rather than appending to old ones.
+    ``timestamps`` names the time column; ``predictions`` and ``confidence`` name the
+    columns logged as the monitor's ``prediction`` and ``confidence``.
+    """
+
+    path: str
+    timestamps: str = "timestamp"
+    predictions: str | None = None
+    confidence: str | None = None
+
+    def pull(self, monitor: Monitor, cursor: Any, now: float) -> tuple[int, Any]:
+        seen: dict[str, list[float]] = dict(cursor or {})
+        rows = 0
+        for file in sorted(glob.glob(self.path)):
+            st = os.stat(file)
+            mark = [float(st.st_size), float(st.st_mtime)]
+            if seen.get(file) == mark:
+                continue
+            try:
+                table = pq.read_table(file)
+            except (OSError, pa.ArrowInvalid) as exc:
+                raise DataError(f"Could not read {file} as Parquet: {exc}") from exc
+            rows += _log_table(monitor, table, self.timestamps, self.predictions, self.confidence,
+                               where=file)  # fmt: skip
+            seen[file] = mark
+        return rows, seen
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "parquet",
+            "path": self.path,
+            "timestamps": self.timestamps,
+            "predictions": self.predictions,
+            "confidence": self.confidence,
+        }
+
+
+def _log_table(
+    monitor: Monitor,
+    table: pa.Table,
+    timestamps: str,
+    predictions: str | None,
+    confidence: str | None,
+    *,
+    where: str,
+) -> int:
+    if table.num_rows == 0:
+        return 0
+    for role, col in (("predictions", predictions), ("confidence", confidence)):
+        if col is not None and col not in table.column_names:
+            raise DataError(
+                f"{where} has no column {col!r} (the source's {role}=). Columns: "
+                f"{', '.join(table.column_names)}."
+            )
+    pred = table.column(predictions) if predictions else None
+    conf = table.column(confidence) if confidence else None
+    features = table.drop_columns([c for c in (predictions, confidence) if c])
+    monitor.log(features, predictions=pred, confidence=conf, timestamps=timestamps)
+    return int(table.num_rows)
+
+
+@dataclass(frozen=True)
+class PredictionLogSource:
+    """The prediction log ``hindsight serve`` writes for ``service``, read from the store.
+
+    Each request becomes one row: its inputs (flat JSON objects become columns), the
+    ``prediction`` (the answer, when it is a number, a string or a bool), its
+    ``confidence``, and the serving signals ``fell_back`` (a later tier answered) and
+    ``abstained``. Rows are read in order of their time and id, up to ``lag_s`` seconds
+    before now, so records still in the log's write buffer are read on the next run.
+    """
+
+    service: str
+    lag_s: float = 5.0
+    batch_rows: int = 50_000
+
+    def pull(self, monitor: Monitor, cursor: Any, now: float) -> tuple[int, Any]:
+        p = t.predictions
+        after_t, after_id = (cursor or [None, ""])[:2]
+        until = now - self.lag_s
+        total = 0
+        while True:
+            query = select(
+                p.c.id, p.c.created_at, p.c.inputs, p.c.output, p.c.confidence,
+                p.c.fell_back, p.c.reason,
+            ).where(p.c.service == self.service, p.c.created_at <= until)  # fmt: skip
+            if after_t is not None:
+                query = query.where(
+                    or_(
+                        p.c.created_at > after_t,
+                        and_(p.c.created_at == after_t, p.c.id > after_id),
+                    )
+                )
+            query = query.order_by(p.c.created_at, p.c.id).limit(self.batch_rows)
+            with monitor.ledger.store.read() as conn:
+                rows = conn.execute(query).all()
+            if not rows:
+                return total, [after_t, after_id]
+            table, kwargs = _log_frame(rows)
+            monitor.log(table, **kwargs)
+            total += len(rows)
+            after_t, after_id = float(rows[-1].created_at), str(rows[-1].id)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "prediction_log", "service": self.service, "lag_s": self.lag_s}
+
+
+def _scalar(value: Any) -> Any:
+    return value if isinstance(value, bool | int | float | str) else None
+
+
+def _log_frame(rows: Sequence[Any]) -> tuple[pa.Table, dict[str, Any]]:
+    inputs = [r.inputs if isinstance(r.inputs, Mapping) else {} for r in rows]
+    table = pa.Table.from_pylist(inputs) if any(inputs) else pa.table({})
+    reasons = pa.array([r.reason or "" for r in rows], pa.string())
+    signals = {
+        "fell_back": pa.array([bool(r.fell_back) for r in rows], pa.bool_()),
+        "abstained": pc.match_substring(reasons, "abstained"),
+    }
+    for name, values in signals.items():
+        if name not in table.column_names:
+            table = table.append_column(name, values)
+    outputs = [_scalar(r.output) for r in rows]
+    kwargs: dict[str, Any] = {
+        "timestamps": np.array([float(r.created_at) for r in rows], dtype=np.float64),
+    }
+    if any(o is not None for o in outputs):
+        try:
+            kwargs["predictions"] = pa.array(outputs)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            kwargs["predictions"] = pa.array([None if o is None else str(o) for o in outputs])
+    conf = [r.confidence for r in rows]
+    if any(c is not None for c in conf):
+        kwargs["confidence"] = pa.array(conf, pa.float64())
+    return table, kwargs
+
+
+def source_from_dict(spec: Mapping[str, Any] | None, where: str = "source") -> Any:
+    """A source from its ``to_dict()`` form; ``None`` for monitors fed in Python."""
+    if spec is None:
+        return None
+    if not isinstance(spec, Mapping) or spec.get("kind") not in ("parquet", "prediction_log"):
+        raise ConfigError(
+            f"{where} must be {{kind: parquet, path: 'logs/*.parquet', timestamps: ts}} or "
+            f"{{kind: prediction_log, service: NAME}}. Got {spec!r}."
+        )
+    options = {k: v for k, v in spec.items() if k != "kind"}
+    cls: Any = ParquetSource if spec["kind"] == "parquet" else PredictionLogSource
+    try:
+        return cls(**options)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
