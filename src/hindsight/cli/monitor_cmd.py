@@ -7,6 +7,8 @@ Exit codes: 0 done (alerts or not, unless ``--fail-on-alert``); 1 an alert fired
 from __future__ import annotations
 
 import datetime as dt
+import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -95,6 +97,12 @@ def run_cmd(
         raise typer.Exit(1)
 
 
+def _json_line(result: Any) -> None:
+    # One object per line and pass (JSON Lines), flushed, for a log shipper or jq.
+    sys.stdout.write(json.dumps(result.to_dict(), sort_keys=True, default=str) + "\n")
+    sys.stdout.flush()
+
+
 @app.command("watch")
 def watch_cmd(
     monitor_file: _File,
@@ -102,7 +110,7 @@ def watch_cmd(
     iterations: Annotated[
         int | None, typer.Option(help="Stop after this many passes (default: run until stopped).")
     ] = None,
-    as_json: _Json = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON line per pass.")] = False,
 ) -> None:
     """Run a pass every --every until stopped (Ctrl-C); state survives restarts."""
     from hindsight.monitor.runner import watch_monitor
@@ -115,7 +123,7 @@ def watch_cmd(
             plan,
             every_s=float(seconds),
             iterations=iterations,
-            on_result=(lambda r: print_json(r.to_dict())) if as_json else _print_run,
+            on_result=_json_line if as_json else _print_run,
         )
     except KeyboardInterrupt:
         console.print("stopped")
