@@ -8,6 +8,16 @@ sale, the same relative hour (an :class:`~hindsight.monitor.windows.EventReferen
 the spending swing is expected and raises no drift alarm; against the trailing day it
 looks like drift. The block rate on verified accounts rises either way, and that is
 the alert.
+
+Resume screening. A screening model sees a day of applications at a time. From the
+second week, applicants list skills the model never saw and stuff job-ad keywords into
+their resumes; experience and education stay as they were. Against the training data's
+profile, input drift is found in exactly the features that changed.
+
+A recommender reinforcing itself. Each day the ranking policy leans harder on what was
+clicked before, so exposure concentrates on fewer items (the Gini coefficient of item
+exposure climbs) and treated users click less, while a random holdout slice keeps its
+click rate: treated quality falls behind the holdout.
 """
 
 from __future__ import annotations
@@ -17,7 +27,14 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["FraudScenario", "fraud_during_sale"]
+__all__ = [
+    "FeedbackScenario",
+    "FraudScenario",
+    "ResumeScenario",
+    "fraud_during_sale",
+    "recommender_feedback_loop",
+    "resume_screening",
+]
 
 HOUR = 3600
 DAY = 24 * HOUR
@@ -89,3 +106,94 @@ def fraud_during_sale(
         sale_start=this_sale,
         normal_until=this_sale,
     )
+
+
+@dataclass(frozen=True)
+class ResumeScenario:
+    """Training applications, the daily log, and when the change began."""
+
+    training: pa.Table
+    table: pa.Table  # ts, years_experience, education, top_skill, n_skills, keyword_density, ...
+    change_start: float
+    changed: tuple[str, ...]  # the features that drift
+
+
+_SKILLS = np.array(["python", "sql", "excel", "java", "statistics", "spark", "aws", "tableau"])
+_NEW_SKILLS = np.array(["llm-ops", "rag", "prompt-engineering"])
+
+
+def _applications(rng: np.random.Generator, n: int, *, changed: bool) -> dict[str, np.ndarray]:
+    skills = rng.choice(_SKILLS, n)
+    if changed:
+        new = rng.random(n) < 0.3
+        skills = np.where(new, rng.choice(_NEW_SKILLS, n), skills)
+    stuffed = changed & (rng.random(n) < 0.4)
+    density = np.clip(rng.beta(2, 30, n) + np.where(stuffed, rng.uniform(0.08, 0.2, n), 0), 0, 1)
+    years = np.round(rng.gamma(3.0, 2.0, n), 1)
+    education = rng.choice(
+        np.array(["bachelor", "master", "phd", "none"]), n, p=[0.55, 0.3, 0.05, 0.1]
+    )
+    score = 1 / (1 + np.exp(-(0.15 * years + 25 * density - 3.0 + rng.normal(0, 0.5, n))))
+    return {
+        "years_experience": years,
+        "education": education,
+        "top_skill": skills,
+        "n_skills": rng.poisson(6, n).astype(float),
+        "keyword_density": density,
+        "score": score,
+        "decision": np.where(score > 0.5, "interview", "reject"),
+    }
+
+
+def resume_screening(seed: int = 5, per_day: int = 400, days: int = 14) -> ResumeScenario:
+    """``days`` daily windows of applications; the second half brings the change."""
+    rng = np.random.default_rng(seed)
+    start = 1_767_225_600.0  # 2026-01-01
+    change = start + (days // 2) * DAY
+    parts = []
+    for d in range(days):
+        cols = _applications(rng, per_day, changed=start + d * DAY >= change)
+        cols["ts"] = start + d * DAY + rng.uniform(0, DAY, per_day)
+        parts.append(cols)
+    table = pa.table({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
+    training = pa.table(_applications(rng, 5000, changed=False))
+    return ResumeScenario(training, table, change, ("top_skill", "keyword_density"))
+
+
+@dataclass(frozen=True)
+class FeedbackScenario:
+    """The recommendation log: one recommended item per row, its slice and the click."""
+
+    table: pa.Table  # ts, slice, prediction (item), clicked
+    start: float
+    days: int
+
+
+def recommender_feedback_loop(
+    seed: int = 3, per_day: int = 8000, days: int = 28, items: int = 300, holdout: float = 0.15
+) -> FeedbackScenario:
+    """``days`` days of a ranking policy that feeds on its own clicks, with a holdout."""
+    rng = np.random.default_rng(seed)
+    start = 1_767_225_600.0
+    base = rng.dirichlet(np.full(items, 2.0))  # items' appeal
+    parts = []
+    for d in range(days):
+        sharp = 1.0 + 0.12 * d  # the policy leans harder on past popularity each day
+        weights = base**sharp
+        weights /= weights.sum()
+        is_holdout = rng.random(per_day) < holdout
+        item = np.where(
+            is_holdout, rng.integers(0, items, per_day), rng.choice(items, per_day, p=weights)
+        )
+        # Treated users tire of the same few items; the holdout's random items do not.
+        p_click = np.where(is_holdout, 0.08, max(0.12 - 0.003 * d, 0.01))
+        parts.append(
+            {
+                "ts": start + d * DAY + rng.uniform(0, DAY, per_day),
+                "slice": np.where(is_holdout, "holdout", "treated"),
+                "prediction": np.char.add("item-", item.astype(str)),
+                "clicked": rng.random(per_day) < p_click,
+            }
+        )
+    table = pa.table({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
+    return FeedbackScenario(table, start, days)

@@ -94,7 +94,11 @@ class Monitor:
     ``window`` is the width of the time windows (``"15min"``, ``"1h"``, ``"1d"``;
     aligned to the UTC epoch). ``options`` are the :class:`ProfileOptions` of every
     window profile; keep them the same for the life of a monitor, since profiles built
-    with different options cannot be merged.
+    with different options cannot be merged. ``segments`` names feature columns (a
+    customer type, a country) by which each window also counts every action (the
+    ``predictions``), so decision rates can be watched per segment; ``crosstabs`` pairs
+    ``(segment, column)`` count any other column by a segment, e.g. ``("slice",
+    "clicked")`` for the click rate of a holdout slice (kept as ``"slice|clicked"``).
     """
 
     def __init__(
@@ -105,6 +109,7 @@ class Monitor:
         window: str | int = "1h",
         options: ProfileOptions | None = None,
         segments: Sequence[str] = (),
+        crosstabs: Sequence[tuple[str, str]] = (),
     ) -> None:
         if not isinstance(name, str) or not name or len(name) > _MAX_NAME or ":" in name:
             raise ConfigError(
@@ -120,6 +125,17 @@ class Monitor:
                 f"{segments!r}."
             )
         self.segments = tuple(segments)
+        pairs = [tuple(p) for p in crosstabs]
+        if not all(len(p) == 2 and all(isinstance(c, str) and c for c in p) for p in pairs):
+            raise ConfigError(
+                f"crosstabs must be (segment, column) pairs, e.g. [('slice', 'clicked')]. Got "
+                f"{crosstabs!r}."
+            )
+        self.crosstabs = tuple((str(a), str(b)) for a, b in pairs)
+        # (key in the counts, segment column, counted column) for every count table.
+        self._tables = [(c, c, "prediction") for c in self.segments] + [
+            (f"{a}|{b}", a, b) for a, b in self.crosstabs
+        ]
         # Decoded windows kept for the length of a `cached()` block (a monitor run, where
         # consecutive targets share most of their reference windows).
         self._cache: dict[float, tuple[DatasetProfile, Counts]] | None = None
@@ -183,14 +199,14 @@ class Monitor:
         return sorted(batch)
 
     def _counts(self, rows: pa.Table) -> Counts:
-        """Each action per value of every segment column, counted with Arrow's group-by."""
+        """Each value of the counted column per segment, counted with Arrow's group-by."""
         out: Counts = {}
-        for col in self.segments:
+        for key, col, target in self._tables:
             grouped = (
                 pa.table(
                     {
                         "s": rows.column(col).cast(pa.string()),
-                        "a": rows.column("prediction").cast(pa.string()),
+                        "a": rows.column(target).cast(pa.string()),
                     }
                 )
                 .group_by(["s", "a"])
@@ -204,9 +220,9 @@ class Monitor:
                 strict=True,
             ):
                 row = table.setdefault("(missing)" if seg is None else seg, {})
-                key = "(missing)" if act is None else act
-                row[key] = row.get(key, 0) + int(n)
-            out[col] = table
+                label = "(missing)" if act is None else act
+                row[label] = row.get(label, 0) + int(n)
+            out[key] = table
         return out
 
     def _prepare(
@@ -256,12 +272,14 @@ class Monitor:
             raise DataError(
                 f"Monitor {self.name!r} counts actions per segment: pass predictions= too."
             )
-        for col in self.segments:
-            if col not in table.column_names:
-                raise DataError(
-                    f"The segment column {col!r} of monitor {self.name!r} is not in the "
-                    f"features. Columns: {', '.join(table.column_names)}."
-                )
+        for _, col, target in self._tables:
+            for name in (col, target):
+                if name not in table.column_names:
+                    raise DataError(
+                        f"The {'segment ' if name == col else ''}column {name!r} of monitor "
+                        f"{self.name!r} is not in the features. Columns: "
+                        f"{', '.join(table.column_names)}."
+                    )
         try:
             count = len(raw)
         except TypeError:
