@@ -667,10 +667,10 @@ def test_demo_json(demo: Demo) -> None:
     assert set(res["experiments"]) == {
         "crash", "repeat", "diverge", "guarded", "baseline", "deep", "hybrid", "canary"
     }
-    assert set(res["failures"]) == {"crash", "repeat", "diverge", "guarded", "canary"}
+    assert set(res["failures"]) == {"crash", "repeat", "diverge", "guarded", "canary", "monitor"}
     assert res["project"] == "recsys-demo"
     m = res["metrics"]
-    assert (m["experiments"], m["failures"], m["lessons"]) == (8, 5, 4)
+    assert (m["experiments"], m["failures"], m["lessons"]) == (8, 6, 4)
     assert m["repeat_failures"] == 1 and 0 < m["learning_efficiency"] <= 1
     path = Path(res["postmortem_path"])
     assert path.parent == demo.home / "postmortems" and path.name == f"{res['postmortem_id']}.md"
@@ -719,6 +719,18 @@ def test_demo_serves_falls_back_and_rolls_back_a_worse_canary(demo: Demo) -> Non
     assert shown["outcome"] == "failure" and "canary" in shown["tags"]
     assert shown["failure"]["source"] == "canary"
     assert shown["failure"]["id"] == res["failures"]["canary"]
+
+
+def test_demo_monitor_catches_the_recommender_reinforcing_itself(demo: Demo) -> None:
+    mon = demo.result["monitor"]
+    assert mon["gini_last"] > mon["gini_first"]
+    rules = [a["rule"] for a in mon["alerts"]]
+    assert rules == ["exposure-concentration", "treated-behind-holdout"]
+    assert mon["incident"] == demo.result["failures"]["monitor"] and mon["postmortem"]
+    shown = ok_json(demo.url, "show", mon["incident"])
+    assert shown["failure"]["source"] == "monitor" and shown["failure"]["project"] == "recsys-demo"
+    pms = {p["id"] for p in ok_json(demo.url, "postmortem", "list")}
+    assert mon["postmortem"] in pms
 
 
 def test_demo_store_through_the_read_commands(demo: Demo) -> None:

@@ -119,9 +119,7 @@ def run_serving_demo(
 
     async def traffic(n: int, new_share: float) -> list[tuple[Any, bool]]:
         is_new = rng.random(n) < new_share
-        picks = np.where(
-            is_new, rng.integers(0, len(fresh), n), rng.integers(0, len(known), n)
-        )
+        picks = np.where(is_new, rng.integers(0, len(fresh), n), rng.integers(0, len(known), n))
         out = []
         for p, picked_new in zip(picks.tolist(), is_new.tolist(), strict=True):
             user, new = (fresh if picked_new else known)[p]
@@ -146,8 +144,10 @@ def run_serving_demo(
         result.breaker_closed_again = breaker.snapshot()["state"] == "closed"
         say(f"  recovered: breaker {breaker.snapshot()['state']}; so far {_tiers(result.tiers)}")
 
-        say("\n[9] canary: hybrid-2, a retrain that lost the side-feature map, during a "
-            "sign-up campaign (half the requests from new users)")
+        say(
+            "\n[9] canary: hybrid-2, a retrain that lost the side-feature map, during a "
+            "sign-up campaign (half the requests from new users)"
+        )
         clock = _Clock()
         canary = Canary(
             _recommender(worse, "hybrid", "hybrid-2"),

@@ -66,7 +66,9 @@ class WindowData:
 
 
 class Check(Protocol):
-    name: str
+    """What a check is: a stable name, a verdict per window, a serialisable form."""
+
+    name: ClassVar[str]
 
     def judge(
         self,
