@@ -1,5 +1,5 @@
-"""Every docstring example in hindsight.drift, .data, .serving and .review runs, and every drift test
-module has one."""
+"""Every docstring example in hindsight.drift, .data, .serving, .review and .monitor runs, and every
+drift test module has one."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 
 import hindsight.data
 import hindsight.drift
+import hindsight.monitor
 import hindsight.review
 import hindsight.serving
 from hindsight.drift.stattests import REGISTRY
@@ -21,7 +22,9 @@ from hindsight.drift.stattests import REGISTRY
 # Discovered at collection time, so modules other people add to the packages are covered.
 MODULES = sorted(
     m.name
-    for package in (hindsight.drift, hindsight.data, hindsight.serving, hindsight.review)
+    for package in (
+        hindsight.drift, hindsight.data, hindsight.serving, hindsight.review, hindsight.monitor
+    )
     for m in pkgutil.walk_packages(package.__path__, prefix=f"{package.__name__}.")
 )
 

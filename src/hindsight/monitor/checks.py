@@ -501,6 +501,11 @@ def _true_count(col: Any) -> tuple[int, int]:
         trues = sum(n for label, n in freq.items() if str(label).lower() in ("true", "1"))
         return int(trues), int(col.n)
     if isinstance(col, NumericColumnProfile):
+        if col.n and (col.min < 0 or col.max > 1 or not col.integer_valued):
+            raise ConfigError(
+                f"RateCheck: column {col.name!r} must be boolean or 0/1; its values run from "
+                f"{col.min:g} to {col.max:g}."
+            )
         # A 0/1 column: its mean is the share of ones.
         return (round(col.mean * col.n) if col.n else 0), int(col.n)
     raise ConfigError(f"RateCheck: column {col.name!r} is neither boolean nor 0/1.")

@@ -46,7 +46,7 @@ class LordPlusPlus:
 
     >>> lord = LordPlusPlus(alpha=0.05)
     >>> round(lord.level(), 6)  # gamma_1 * alpha / 2
-    0.00193
+    0.001338
     >>> lord.test(1e-4), lord.test(0.5)
     (True, False)
     >>> lord.t, lord.discoveries
