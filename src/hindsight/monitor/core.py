@@ -44,6 +44,7 @@ from hindsight.drift.report import DriftReport
 from hindsight.errors import ConfigError, DataError
 from hindsight.ledger.core import Ledger, get_ledger
 from hindsight.ledger.ids import new_id
+from hindsight.monitor.labels import group_counts, score_bins
 from hindsight.monitor.windows import (
     ReferenceRule,
     ReferenceSelection,
@@ -199,31 +200,100 @@ class Monitor:
         return sorted(batch)
 
     def _counts(self, rows: pa.Table) -> Counts:
-        """Each value of the counted column per segment, counted with Arrow's group-by."""
-        out: Counts = {}
-        for key, col, target in self._tables:
-            grouped = (
-                pa.table(
-                    {
-                        "s": rows.column(col).cast(pa.string()),
-                        "a": rows.column(target).cast(pa.string()),
-                    }
-                )
-                .group_by(["s", "a"])
-                .aggregate([([], "count_all")])
-            )
-            table: dict[str, dict[str, int]] = {}
-            for seg, act, n in zip(
-                grouped.column("s").to_pylist(),
-                grouped.column("a").to_pylist(),
-                grouped.column("count_all").to_pylist(),
-                strict=True,
-            ):
-                row = table.setdefault("(missing)" if seg is None else seg, {})
-                label = "(missing)" if act is None else act
-                row[label] = row.get(label, 0) + int(n)
-            out[key] = table
+        """The window's count tables: every crosstab, and the score histogram."""
+        out: Counts = {
+            key: group_counts(rows.column(col), rows.column(target))
+            for key, col, target in self._tables
+        }
+        if "confidence" in rows.column_names and pa.types.is_floating(
+            rows.schema.field("confidence").type
+        ):
+            bins = score_bins(rows.column("confidence"), "confidence")
+            out["score_bin"] = group_counts(pa.repeat("*", rows.num_rows), bins)
         return out
+
+    def log_labels(
+        self,
+        labels: Any,
+        *,
+        predictions: Any,
+        timestamps: Any,
+        scores: Any = None,
+    ) -> list[float]:
+        """Count labels that arrived later into their predictions' windows.
+
+        ``timestamps`` are the *predictions'* times (the join by request id is done
+        before: see :mod:`hindsight.monitor.labels`), ``predictions`` what was predicted,
+        ``scores`` the positive class's probability (for AUC and CBPE). A window with no
+        logged predictions is refused, and then nothing is written.
+        """
+        lab = _column_of(labels, "labels")
+        n = len(lab)
+        pred = _column_of(predictions, "predictions")
+        if len(pred) != n:
+            raise DataError(f"Got {len(pred)} predictions for {n} labels.")
+        if n == 0:
+            return []
+        ids, starts = self.spec.assign(timestamps if not isinstance(timestamps, str) else None)
+        if len(ids) != n:
+            raise DataError(f"Got {len(ids)} timestamps for {n} labels.")
+        cols = {"label": lab, "prediction": pred}
+        if scores is not None:
+            sc = _column_of(scores, "scores")
+            if len(sc) != n:
+                raise DataError(f"Got {len(sc)} scores for {n} labels.")
+            cols["score_bin"] = score_bins(sc, "scores")
+        table = pa.table(cols)
+        order = np.argsort(ids, kind="stable")
+        sorted_ids = ids[order]
+        cuts = np.flatnonzero(sorted_ids[1:] != sorted_ids[:-1]) + 1
+        rows = table.take(pa.array(order))
+        batch: dict[float, Counts] = {}
+        for lo, hi in pairwise([0, *cuts.tolist(), n]):
+            part = rows.slice(lo, hi - lo)
+            counts: Counts = {
+                "label|prediction": group_counts(part.column("label"), part.column("prediction"))
+            }
+            if "score_bin" in part.column_names:
+                counts["label|score_bin"] = group_counts(
+                    part.column("label"), part.column("score_bin")
+                )
+            batch[float(starts[order[lo]])] = counts
+        self._add_counts(batch)
+        return sorted(batch)
+
+    def _add_counts(self, batch: Mapping[float, Counts]) -> None:
+        store = self.ledger.store
+        w = t.monitor_windows
+        with store.write() as conn:
+            if store.backend == "postgresql":
+                _lock(conn, f"{self._project}\0{self.name}")
+            rows = {
+                float(r.window_start): r
+                for r in conn.execute(
+                    select(w.c.id, w.c.window_start, w.c.counts).where(
+                        w.c.project == self._project,
+                        w.c.monitor == self.name,
+                        w.c.window_start.in_([float(s) for s in batch]),
+                    )
+                )
+            }
+            missing = sorted(set(batch) - set(rows))
+            if missing:
+                raise DataError(
+                    f"Monitor {self.name!r} has no predictions logged in the window starting "
+                    f"{_fmt(missing[0])}"
+                    + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+                    + ": log the predictions before their labels, with the predictions' times."
+                )
+            now = time.time()
+            for start, counts in batch.items():
+                row = rows[start]
+                conn.execute(
+                    update(w)
+                    .where(w.c.id == row.id)
+                    .values(counts=merge_counts([row.counts, counts]), updated_at=now)
+                )
 
     def _prepare(
         self, features: Any, predictions: Any, confidence: Any, timestamps: Any
@@ -474,6 +544,18 @@ class Monitor:
         return WindowDrift(
             window_start=target, reference_description=selection.description, report=report
         )
+
+
+def _column_of(values: Any, what: str) -> pa.Array | pa.ChunkedArray:
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return values
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise DataError(f"{what} must be 1-D. Got shape {arr.shape}.")
+    try:
+        return pa.array(arr if arr.dtype != object else arr.tolist())
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise DataError(f"{what} could not be read as one column: {exc}") from exc
 
 
 def merge_counts(tables: Sequence[Mapping[str, Any]]) -> Counts:
