@@ -40,15 +40,22 @@ def _logged(ledger: Ledger, sc: FraudScenario, name: str = "fraud") -> Monitor:
     return mon
 
 
-def _plan(mon: Monitor, sc: FraudScenario, reference: object, channel: MemoryChannel) -> MonitorPlan:
+def _plan(
+    mon: Monitor, sc: FraudScenario, reference: object, channel: MemoryChannel
+) -> MonitorPlan:
     return MonitorPlan(
         mon,
         reference,  # type: ignore[arg-type]
         (DriftCheck(columns=("amount", "tx_per_day")), DecisionCheck(segment="account")),
         rules=(
             AlertRule("spend-drift", "drift", for_windows=3),
-            AlertRule("verified-blocks", "decisions", key="account=verified / block",
-                      severity="critical", for_windows=2),
+            AlertRule(
+                "verified-blocks",
+                "decisions",
+                key="account=verified / block",
+                severity="critical",
+                for_windows=2,
+            ),
         ),
         channels=(channel,),
     )
@@ -194,8 +201,36 @@ def test_the_serving_prediction_log_feeds_a_monitor(any_ledger: Ledger) -> None:
     )
     fell = prof.columns["fell_back"].frequencies()
     assert fell.get("true") == 100  # every 4th call failed and the rules answered
-    assert load_state(mon)["source"][0] is not None
+    assert load_state(mon)["source"]["predictions"][0] is not None
     assert run_monitor(plan, now=time.time() + 2 * HOUR).rows_pulled == 0
+    # Labels arrive through the service's outcomes and join their predictions by id.
+    from sqlalchemy import select
+
+    from hindsight.store import schema as t
+
+    with any_ledger.store.read() as conn:
+        ids = [
+            r[0]
+            for r in conn.execute(
+                select(t.predictions.c.id).where(t.predictions.c.tier == "model").limit(50)
+            )
+        ]
+    from hindsight.serving.log import PredictionLog  # the service is closed: its log's API
+
+    log = PredictionLog(any_ledger.store)
+    try:
+        log.record_outcomes(
+            [
+                {"prediction_id": i, "label": "approve" if k % 5 else "refer"}
+                for k, i in enumerate(ids)
+            ]
+        )
+    finally:
+        log.close()
+    later = run_monitor(plan, now=time.time() + 2 * HOUR)
+    assert later.rows_pulled == 50
+    confusion = mon.window_counts(mon.windows()[0])["label|prediction"]
+    assert confusion == {"approve": {"approve": 40}, "refer": {"approve": 10}}
 
 
 # --------------------------------------------------------------------------- config

@@ -141,6 +141,7 @@ def _check_key(check: Check) -> str:
 def _judge(
     plan: MonitorPlan,
     start: float,
+    checks: Sequence[Check],
     engine: RuleEngine,
     now: float,
     memories: dict[str, dict[str, Any]],
@@ -157,7 +158,7 @@ def _judge(
     current = WindowData(found[0], found[1], _fmt(start))
     reference = WindowData(ref_prof, ref_counts, selection.description)
     result = WindowResult(start, selection.description)
-    for check in plan.checks:
+    for check in checks:
         memory = memories.setdefault(_check_key(check), {})
         result.findings.extend(check.judge(start, current, reference, memory))
     result.alerts = engine.evaluate(result.findings, now=now)
@@ -181,13 +182,7 @@ def run_monitor(
         pulled, cursor = plan.source.pull(mon, cursor, at)
     last = state.get("last_window")
     width = mon.spec.width_s
-    due = [
-        s
-        for s in mon.windows()
-        if s + width + plan.settle_s <= at
-        and (last is None or s > float(last))
-        and (since is None or s >= since)
-    ]
+    starts = mon.windows()
     engine = RuleEngine(
         plan.rules,
         channels=plan.channels,
@@ -198,10 +193,27 @@ def run_monitor(
     memories: dict[str, dict[str, Any]] = {
         k: dict(v) for k, v in (state.get("checks") or {}).items()
     }
+    # Each check has its own cursor: a check with a delay (labels arriving later) judges
+    # a window after the others have.
+    due: dict[float, list[Check]] = {}
+    for check in plan.checks:
+        memory = memories.setdefault(_check_key(check), {})
+        done = memory.get("last_window")
+        delay = float(getattr(check, "delay_s", 0.0))
+        for s in starts:
+            if (
+                s + width + plan.settle_s + delay <= at
+                and (done is None or s > float(done))
+                and (since is None or s >= since)
+            ):
+                due.setdefault(s, []).append(check)
     with mon.cached():
-        results = [_judge(plan, s, engine, at, memories) for s in due]
+        results = [_judge(plan, s, due[s], engine, at, memories) for s in sorted(due)]
+    for s in sorted(due):
+        for check in due[s]:
+            memories[_check_key(check)]["last_window"] = s
     if due:
-        last = due[-1]
+        last = max(due) if last is None else max(float(last), max(due))
     new_state = {
         "last_window": last,
         "rules": engine.state,

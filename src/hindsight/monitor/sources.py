@@ -110,6 +110,9 @@ class PredictionLogSource:
     ``confidence``, and the serving signals ``fell_back`` (a later tier answered) and
     ``abstained``. Rows are read in order of their time and id, up to ``lag_s`` seconds
     before now, so records still in the log's write buffer are read on the next run.
+    Labels (``POST /outcomes``) are joined to their predictions by id in the store and
+    counted into the predictions' windows (:meth:`Monitor.log_labels`); the predictions'
+    ``str()`` is compared with the label's, and every outcome record counts once.
     """
 
     service: str
@@ -117,22 +120,27 @@ class PredictionLogSource:
     batch_rows: int = 50_000
 
     def pull(self, monitor: Monitor, cursor: Any, now: float) -> tuple[int, Any]:
+        until = now - self.lag_s
+        old = cursor if isinstance(cursor, Mapping) else {}
+        rows, pred_cursor = self._predictions(monitor, old.get("predictions"), until)
+        labels, label_cursor = self._outcomes(monitor, old.get("outcomes"), until)
+        return rows + labels, {"predictions": pred_cursor, "outcomes": label_cursor}
+
+    def _predictions(self, monitor: Monitor, cursor: Any, until: float) -> tuple[int, Any]:
         p = t.predictions
         after_t, after_id = (cursor or [None, ""])[:2]
-        until = now - self.lag_s
         total = 0
         while True:
             query = select(
-                p.c.id, p.c.created_at, p.c.inputs, p.c.output, p.c.confidence,
-                p.c.fell_back, p.c.reason,
-            ).where(p.c.service == self.service, p.c.created_at <= until)  # fmt: skip
-            if after_t is not None:
-                query = query.where(
-                    or_(
-                        p.c.created_at > after_t,
-                        and_(p.c.created_at == after_t, p.c.id > after_id),
-                    )
-                )
+                p.c.id,
+                p.c.created_at,
+                p.c.inputs,
+                p.c.output,
+                p.c.confidence,
+                p.c.fell_back,
+                p.c.reason,
+            ).where(p.c.service == self.service, p.c.created_at <= until)
+            query = _after(query, p.c.created_at, p.c.id, after_t, after_id)
             query = query.order_by(p.c.created_at, p.c.id).limit(self.batch_rows)
             with monitor.ledger.store.read() as conn:
                 rows = conn.execute(query).all()
@@ -143,8 +151,42 @@ class PredictionLogSource:
             total += len(rows)
             after_t, after_id = float(rows[-1].created_at), str(rows[-1].id)
 
+    def _outcomes(self, monitor: Monitor, cursor: Any, until: float) -> tuple[int, Any]:
+        """Labels recorded since the cursor, joined to their predictions by id."""
+        p, o = t.predictions, t.outcomes
+        after_t, after_id = (cursor or [None, ""])[:2]
+        total = 0
+        while True:
+            query = (
+                select(o.c.id, o.c.created_at, o.c.label, p.c.output, p.c.created_at.label("at"))
+                .join(p, p.c.id == o.c.prediction_id)
+                .where(p.c.service == self.service, o.c.created_at <= until)
+            )
+            query = _after(query, o.c.created_at, o.c.id, after_t, after_id)
+            query = query.order_by(o.c.created_at, o.c.id).limit(self.batch_rows)
+            with monitor.ledger.store.read() as conn:
+                rows = conn.execute(query).all()
+            if not rows:
+                return total, [after_t, after_id]
+            labelled = [r for r in rows if r.label is not None]
+            if labelled:
+                monitor.log_labels(
+                    pa.array([str(r.label) for r in labelled]),
+                    predictions=pa.array([str(r.output) for r in labelled]),
+                    timestamps=np.array([float(r.at) for r in labelled]),
+                )
+            total += len(labelled)
+            after_t, after_id = float(rows[-1].created_at), str(rows[-1].id)
+
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "prediction_log", "service": self.service, "lag_s": self.lag_s}
+
+
+def _after(query: Any, at: Any, ident: Any, after_t: float | None, after_id: str) -> Any:
+    """Rows strictly after the cursor ``(time, id)``."""
+    if after_t is None:
+        return query
+    return query.where(or_(at > after_t, and_(at == after_t, ident > after_id)))
 
 
 def _scalar(value: Any) -> Any:

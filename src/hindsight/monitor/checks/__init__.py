@@ -18,6 +18,9 @@ many windows costs no more than one. Each check is a small frozen value with a s
   against the same segment's reference rate, Benjamini-Hochberg across them.
 * :class:`RateCheck` — the share of true values of a boolean column, such as the
   serving log's ``fell_back`` or ``abstained``: rising fallback and abstention rates.
+* :class:`PerformanceCheck` and :class:`EstimatedPerformanceCheck` — performance once
+  labels arrive (accuracy, precision, recall, AUC, cost, label coverage) and before they
+  do (CBPE), reconciled in the same finding.
 * :class:`ExposureCheck` and :class:`HoldoutCheck` — feedback loops: recommended items'
   exposure concentrating over time, and treated traffic falling behind a random holdout.
 """
@@ -33,15 +36,18 @@ from hindsight.monitor.checks.decisions import DecisionCheck
 from hindsight.monitor.checks.drift import DriftCheck
 from hindsight.monitor.checks.feedback import ExposureCheck, HoldoutCheck
 from hindsight.monitor.checks.outputs import ConfidenceCheck, HealthCheck, RateCheck
+from hindsight.monitor.checks.performance import EstimatedPerformanceCheck, PerformanceCheck
 
 __all__ = [
     "Check",
     "ConfidenceCheck",
     "DecisionCheck",
     "DriftCheck",
+    "EstimatedPerformanceCheck",
     "ExposureCheck",
     "HealthCheck",
     "HoldoutCheck",
+    "PerformanceCheck",
     "RateCheck",
     "WindowData",
     "check_from_dict",
@@ -57,6 +63,8 @@ _CHECKS: dict[str, Any] = {
         RateCheck,
         ExposureCheck,
         HoldoutCheck,
+        PerformanceCheck,
+        EstimatedPerformanceCheck,
     )
 }
 
