@@ -67,9 +67,12 @@ def test_festive_sale_expected_swing_is_quiet_rising_block_rate_is_an_incident(
     mon = _logged(any_ledger, sale)
     channel = MemoryChannel()
     calendar = EventReference(
-        sale.events, current="sale-2026", past="sale-2025", around=3,
+        sale.events,
+        current="sale-2026",
+        past="sale-2025",
+        around=3,
         otherwise=TrailingReference(24),
-    )  # fmt: skip
+    )
     plan = _plan(mon, sale, calendar, channel)
     end = sale.events["sale-2026"][0] + 2 * DAY
     since = sale.sale_start - DAY
@@ -136,8 +139,9 @@ def test_windows_wait_for_settle_and_missing_references_are_skipped(
 def test_plan_checks_rules_against_its_checks(ledger: Ledger) -> None:
     mon = Monitor("m", ledger=ledger)
     with pytest.raises(ConfigError, match="watches check 'decisions'"):
-        MonitorPlan(mon, TrailingReference(2), (DriftCheck(),),
-                    rules=(AlertRule("r", "decisions"),))  # fmt: skip
+        MonitorPlan(
+            mon, TrailingReference(2), (DriftCheck(),), rules=(AlertRule("r", "decisions"),)
+        )
     with pytest.raises(ConfigError, match="at least one check"):
         MonitorPlan(mon, TrailingReference(2), ())
 
@@ -149,12 +153,15 @@ def test_parquet_files_are_logged_once(ledger: Ledger, tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     for day in range(2):
         pq.write_table(
-            pa.table({
-                "ts": day * DAY + rng.uniform(0, DAY, 500), "amount": rng.normal(size=500),
-                "decision": rng.choice(["approve", "block"], 500),
-            }),
+            pa.table(
+                {
+                    "ts": day * DAY + rng.uniform(0, DAY, 500),
+                    "amount": rng.normal(size=500),
+                    "decision": rng.choice(["approve", "block"], 500),
+                }
+            ),
             tmp_path / f"day{day}.parquet",
-        )  # fmt: skip
+        )
     mon = Monitor("files", ledger=ledger, window="1d", options=OPTS)
     source = ParquetSource(str(tmp_path / "*.parquet"), timestamps="ts", predictions="decision")
     plan = MonitorPlan(mon, TrailingReference(1), (DriftCheck(),), source=source)
@@ -165,8 +172,12 @@ def test_parquet_files_are_logged_once(ledger: Ledger, tmp_path: Path) -> None:
     assert again.rows_pulled == 0 and mon.window_profile(0).n_rows == 500
     bad = ParquetSource(str(tmp_path / "*.parquet"), timestamps="ts", predictions="nope")
     with pytest.raises(DataError, match="no column 'nope'"):
-        run_monitor(MonitorPlan(Monitor("files2", ledger=ledger), TrailingReference(1),
-                                (DriftCheck(),), source=bad), now=2 * DAY)  # fmt: skip
+        run_monitor(
+            MonitorPlan(
+                Monitor("files2", ledger=ledger), TrailingReference(1), (DriftCheck(),), source=bad
+            ),
+            now=2 * DAY,
+        )
 
 
 def test_the_serving_prediction_log_feeds_a_monitor(any_ledger: Ledger) -> None:
@@ -175,10 +186,13 @@ def test_the_serving_prediction_log_feeds_a_monitor(any_ledger: Ledger) -> None:
 
     svc = Service(
         "loans",
-        [MockBackend("approve", name="model", version="1", fail_every=4, confidence=0.9),
-         RulesBackend([], "refer")],
-        store=any_ledger.store, deadline_ms=2000,
-    )  # fmt: skip
+        [
+            MockBackend("approve", name="model", version="1", fail_every=4, confidence=0.9),
+            RulesBackend([], "refer"),
+        ],
+        store=any_ledger.store,
+        deadline_ms=2000,
+    )
     try:
         for i in range(400):
             svc.predict_sync({"amount": float(i), "country": "fr" if i % 2 else "de"})
@@ -187,10 +201,11 @@ def test_the_serving_prediction_log_feeds_a_monitor(any_ledger: Ledger) -> None:
     mon = Monitor("loans", ledger=any_ledger, window="1h", options=OPTS)
     source = PredictionLogSource("loans", lag_s=0.0)
     plan = MonitorPlan(
-        mon, TrailingReference(1),
+        mon,
+        TrailingReference(1),
         (RateCheck(column="fell_back"), HealthCheck(), RateCheck(column="abstained")),
         source=source,
-    )  # fmt: skip
+    )
     import time
 
     result = run_monitor(plan, now=time.time() + 2 * HOUR)
@@ -243,36 +258,129 @@ def test_plan_from_dict_builds_the_same_plan(ledger: Ledger, tmp_path: Path) -> 
             "window": "1h",
             "segments": ["account"],
             "reference": {
-                "rule": "event", "events": {"a": ["2025-12-01", "2025-12-08"],
-                                            "b": ["2026-11-30", "2026-12-07"]},
-                "current": "b", "past": "a", "around": 3,
+                "rule": "event",
+                "events": {"a": ["2025-12-01", "2025-12-08"], "b": ["2026-11-30", "2026-12-07"]},
+                "current": "b",
+                "past": "a",
+                "around": 3,
                 "otherwise": {"rule": "trailing", "n_windows": 24},
             },
-            "checks": [{"check": "drift", "columns": ["amount"]},
-                       {"check": "decisions", "segment": "account", "actions": ["block"]}],
-            "rules": [{"name": "blocks", "check": "decisions", "severity": "critical",
-                       "for_windows": 2, "cooldown": "1h"}],
+            "checks": [
+                {"check": "drift", "columns": ["amount"]},
+                {"check": "decisions", "segment": "account", "actions": ["block"]},
+            ],
+            "rules": [
+                {
+                    "name": "blocks",
+                    "check": "decisions",
+                    "severity": "critical",
+                    "for_windows": 2,
+                    "cooldown": "1h",
+                }
+            ],
             "alerts": ["log://"],
             "settle": "5min",
         },
         ledger=ledger,
-    )  # fmt: skip
+    )
     assert plan.monitor.segments == ("account",) and plan.settle_s == 300
     assert isinstance(plan.reference, EventReference) and plan.reference.around == 3
     assert isinstance(plan.reference.otherwise, TrailingReference)
     assert plan.checks[0].to_dict()["columns"] == ("amount",)
     assert plan.rules[0].cooldown_s == 3600 and plan.rules[0].monitor == "decisions"
     for bad, match in (
-        ({"name": "m", "reference": {"rule": "trailing", "n_windows": 2}, "checks": [],
-          }, "non-empty list"),
-        ({"name": "m", "reference": {"rule": "weekly"}, "checks": [{"check": "drift"}]},
-         "reference rule 'weekly' is unknown"),
-        ({"name": "m", "reference": {"rule": "trailing", "n_windows": 2},
-          "checks": [{"check": "drift", "alpah": 0.1}]}, "unknown: alpah"),
-        ({"name": "m", "reference": {"rule": "trailing", "n_windows": 2},
-          "checks": [{"check": "drift"}], "sourse": {}}, "unknown keys sourse"),
-        ({"name": "m", "reference": {"rule": "trailing", "n_windows": 2},
-          "checks": [{"check": "drift"}], "source": {"kind": "kafka"}}, "source must be"),
-    ):  # fmt: skip
+        (
+            {
+                "name": "m",
+                "reference": {"rule": "trailing", "n_windows": 2},
+                "checks": [],
+            },
+            "non-empty list",
+        ),
+        (
+            {"name": "m", "reference": {"rule": "weekly"}, "checks": [{"check": "drift"}]},
+            "reference rule 'weekly' is unknown",
+        ),
+        (
+            {
+                "name": "m",
+                "reference": {"rule": "trailing", "n_windows": 2},
+                "checks": [{"check": "drift", "alpah": 0.1}],
+            },
+            "unknown: alpah",
+        ),
+        (
+            {
+                "name": "m",
+                "reference": {"rule": "trailing", "n_windows": 2},
+                "checks": [{"check": "drift"}],
+                "sourse": {},
+            },
+            "unknown keys sourse",
+        ),
+        (
+            {
+                "name": "m",
+                "reference": {"rule": "trailing", "n_windows": 2},
+                "checks": [{"check": "drift"}],
+                "source": {"kind": "kafka"},
+            },
+            "source must be",
+        ),
+    ):
         with pytest.raises(ConfigError, match=match):
             plan_from_dict(bad, ledger=ledger)
+
+
+def test_a_table_in_the_store_feeds_a_monitor(any_ledger: Ledger) -> None:
+    import sqlalchemy as sa
+
+    from hindsight.monitor.sources import SqlTableSource
+
+    md = sa.MetaData()
+    scores = sa.Table(
+        "model_scores",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("ts", sa.Float),
+        sa.Column("amount", sa.Float),
+        sa.Column("decision", sa.String(20)),
+    )
+    engine = any_ledger.store.engine
+    md.create_all(engine)
+    try:
+        rows = [
+            {
+                "id": i,
+                "ts": 10.0 * i,
+                "amount": float(i % 7),
+                "decision": "block" if i % 10 == 0 else "approve",
+            }
+            for i in range(700)
+        ]
+        with engine.begin() as conn:
+            conn.execute(scores.insert(), rows[:500])
+        mon = Monitor("tbl", ledger=any_ledger, options=OPTS)
+        source = SqlTableSource(
+            "model_scores", timestamps="ts", predictions="decision", lag_s=0.0, batch_rows=128
+        )
+        plan = MonitorPlan(mon, TrailingReference(1), (HealthCheck(),), source=source)
+        first = run_monitor(plan, now=7000.0)
+        assert first.rows_pulled == 500 and mon.window_profile(0).n_rows == 360
+        with engine.begin() as conn:
+            conn.execute(scores.insert(), rows[500:])
+        assert run_monitor(plan, now=7000.0).rows_pulled == 200
+        assert mon.window_profile(HOUR).n_rows == 340
+        assert mon.window_profile(0).columns["prediction"].n == 360
+        with pytest.raises(DataError, match="No table 'nope'"):
+            run_monitor(
+                MonitorPlan(
+                    Monitor("t2", ledger=any_ledger),
+                    TrailingReference(1),
+                    (HealthCheck(),),
+                    source=SqlTableSource("nope"),
+                ),
+                now=7000.0,
+            )
+    finally:
+        md.drop_all(engine)

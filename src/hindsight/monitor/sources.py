@@ -1,4 +1,5 @@
-"""Where a scheduled monitor's rows come from: Parquet files or the serving prediction log.
+"""Where a scheduled monitor's rows come from: Parquet files, the serving prediction log,
+or a table in the store's database.
 
 A source ``pull(monitor, cursor, now) -> (rows_logged, new_cursor)`` logs what arrived
 since its cursor into the monitor's windows and returns the new cursor, a JSON-safe
@@ -24,7 +25,13 @@ from hindsight.errors import ConfigError, DataError
 from hindsight.monitor.core import Monitor
 from hindsight.store import schema as t
 
-__all__ = ["ParquetSource", "PredictionLogSource", "Source", "source_from_dict"]
+__all__ = [
+    "ParquetSource",
+    "PredictionLogSource",
+    "Source",
+    "SqlTableSource",
+    "source_from_dict",
+]
 
 
 class Source(Protocol):
@@ -62,8 +69,9 @@ class ParquetSource:
                 table = pq.read_table(file)
             except (OSError, pa.ArrowInvalid) as exc:
                 raise DataError(f"Could not read {file} as Parquet: {exc}") from exc
-            rows += _log_table(monitor, table, self.timestamps, self.predictions, self.confidence,
-                               where=file)  # fmt: skip
+            rows += _log_table(
+                monitor, table, self.timestamps, self.predictions, self.confidence, where=file
+            )
             seen[file] = mark
         return rows, seen
 
@@ -74,6 +82,89 @@ class ParquetSource:
             "timestamps": self.timestamps,
             "predictions": self.predictions,
             "confidence": self.confidence,
+        }
+
+
+@dataclass(frozen=True)
+class SqlTableSource:
+    """Rows of a table in the store's own database (say one a serving stack writes to).
+
+    ``timestamps`` names a numeric column of epoch seconds; rows are read in time order
+    up to ``lag_s`` seconds before now, in batches, and the cursor is the last time read,
+    so the table should be append-only with times that only grow (a row written later
+    with an older time than the cursor is not read). ``predictions`` and ``confidence``
+    name the columns logged as the monitor's ``prediction`` and ``confidence``.
+    """
+
+    table: str
+    timestamps: str = "timestamp"
+    predictions: str | None = None
+    confidence: str | None = None
+    schema: str | None = None
+    lag_s: float = 5.0
+    batch_rows: int = 200_000
+
+    def pull(self, monitor: Monitor, cursor: Any, now: float) -> tuple[int, Any]:
+        from sqlalchemy import MetaData, Table
+        from sqlalchemy.exc import NoSuchTableError
+
+        store = monitor.ledger.store
+        try:
+            with store.read() as conn:
+                table = Table(self.table, MetaData(), schema=self.schema, autoload_with=conn)
+        except NoSuchTableError:
+            raise DataError(
+                f"No table {self.table!r} in the store's database; check the source's table "
+                "(and schema)."
+            ) from None
+        if self.timestamps not in table.c:
+            raise DataError(
+                f"Table {self.table!r} has no column {self.timestamps!r} (the source's "
+                f"timestamps=). Columns: {', '.join(table.c.keys())}."
+            )
+        ts = table.c[self.timestamps]
+        after = None if cursor is None else float(cursor)
+        until = now - self.lag_s
+        total = 0
+        while True:
+            query = select(table).where(ts <= until)
+            if after is not None:
+                query = query.where(ts > after)
+            query = query.order_by(ts).limit(self.batch_rows)
+            with store.read() as conn:
+                result = conn.execute(query)
+                names = list(result.keys())
+                rows = result.all()
+            if not rows:
+                return total, after
+            # Rows sharing the batch's last time may continue past the limit: read them
+            # up to (not including) that time now, and the rest on the next batch.
+            last = float(rows[-1][names.index(self.timestamps)])
+            if len(rows) == self.batch_rows:
+                keep = [r for r in rows if float(r[names.index(self.timestamps)]) < last]
+                if keep:
+                    rows = keep
+                    last = max(float(r[names.index(self.timestamps)]) for r in keep)
+            arrow = pa.table({n: [r[i] for r in rows] for i, n in enumerate(names)})
+            total += _log_table(
+                monitor,
+                arrow,
+                self.timestamps,
+                self.predictions,
+                self.confidence,
+                where=f"table {self.table}",
+            )
+            after = last
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "table",
+            "table": self.table,
+            "timestamps": self.timestamps,
+            "predictions": self.predictions,
+            "confidence": self.confidence,
+            "schema": self.schema,
+            "lag_s": self.lag_s,
         }
 
 
@@ -223,13 +314,19 @@ def source_from_dict(spec: Mapping[str, Any] | None, where: str = "source") -> A
     """A source from its ``to_dict()`` form; ``None`` for monitors fed in Python."""
     if spec is None:
         return None
-    if not isinstance(spec, Mapping) or spec.get("kind") not in ("parquet", "prediction_log"):
+    kinds: dict[str, Any] = {
+        "parquet": ParquetSource,
+        "prediction_log": PredictionLogSource,
+        "table": SqlTableSource,
+    }
+    if not isinstance(spec, Mapping) or spec.get("kind") not in kinds:
         raise ConfigError(
-            f"{where} must be {{kind: parquet, path: 'logs/*.parquet', timestamps: ts}} or "
-            f"{{kind: prediction_log, service: NAME}}. Got {spec!r}."
+            f"{where} must be {{kind: parquet, path: 'logs/*.parquet', timestamps: ts}}, "
+            f"{{kind: prediction_log, service: NAME}} or {{kind: table, table: NAME, "
+            f"timestamps: ts}}. Got {spec!r}."
         )
     options = {k: v for k, v in spec.items() if k != "kind"}
-    cls: Any = ParquetSource if spec["kind"] == "parquet" else PredictionLogSource
+    cls = kinds[spec["kind"]]
     try:
         return cls(**options)
     except TypeError as exc:
