@@ -384,3 +384,36 @@ def test_a_table_in_the_store_feeds_a_monitor(any_ledger: Ledger) -> None:
             )
     finally:
         md.drop_all(engine)
+
+
+def test_a_slow_creep_in_a_decision_rate_is_caught_by_the_sequential_detector(
+    ledger: Ledger,
+) -> None:
+    from hindsight.store import schema as t
+
+    rng = np.random.default_rng(12)
+    n, hours, start = 2000, 120, 48
+    # The block rate creeps from 1 % by 0.01 points an hour: no hour differs from the
+    # day before it by more than sampling noise.
+    rate = 0.01 + 0.0001 * np.clip(np.arange(hours) - start, 0, None)
+    ts = np.repeat(np.arange(hours) * HOUR, n) + 1.0
+    blocked = rng.random(hours * n) < np.repeat(rate, n)
+    Monitor("creep", ledger=ledger, segments=["kind"], options=OPTS).log(
+        {"kind": np.full(hours * n, "card")},
+        predictions=np.where(blocked, "block", "approve"), timestamps=ts,
+    )
+    found = {}
+    for name, check in (
+        ("plain", DecisionCheck(segment="kind", actions=("block",))),
+        ("cusum", DecisionCheck(segment="kind", actions=("block",), sequential="cusum")),
+    ):
+        with ledger.store.write() as conn:
+            conn.execute(t.monitor_state.delete())
+        mon = Monitor("creep", ledger=ledger, segments=["kind"], options=OPTS)
+        run = run_monitor(MonitorPlan(mon, TrailingReference(24), (check,)), now=hours * HOUR)
+        found[name] = [w.window_start / HOUR for w in run.windows for f in w.flagged]
+        if name == "cusum":
+            (memory,) = load_state(mon)["checks"].values()
+            assert len(memory["rates"]["card\x1fblock"]) == hours - 1  # all but the first
+    only_cusum = set(found["cusum"]) - set(found["plain"])  # what the detector alone saw
+    assert only_cusum and min(only_cusum) >= start

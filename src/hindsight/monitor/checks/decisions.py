@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -11,6 +12,7 @@ import numpy as np
 from hindsight.errors import ConfigError
 from hindsight.monitor.alerting import Finding
 from hindsight.monitor.checks.base import WindowData, _unit
+from hindsight.monitor.decisions import RateWatch
 from hindsight.monitor.signals import bh_adjust
 from hindsight.serving.rollout.stats import compare_rates
 
@@ -25,7 +27,11 @@ class DecisionCheck:
     test for small cells); a comparison is ``shifted`` when its Benjamini-Hochberg
     adjusted p-value across all of the window's comparisons is below ``alpha`` and the
     rate moved by more than ``min_effect`` either way. ``actions`` limits the actions
-    watched (default: all).
+    watched (default: all). ``sequential="cusum"`` (or ``"page_hinkley"``) also runs that
+    streaming detector over each (segment, action) rate's last ``history`` windows
+    (kept in the check's memory; ``sequential_params`` go to the detector, CUSUM's
+    ``warmup`` defaults to 24 windows here): a slow creep that no single window shows
+    is flagged in the window where the detector fires.
     """
 
     name: ClassVar[str] = "decisions"
@@ -34,8 +40,19 @@ class DecisionCheck:
     alpha: float = 0.05
     min_effect: float = 0.005
     min_samples: int = 30
+    sequential: str | None = None
+    sequential_params: Mapping[str, Any] | None = None
+    history: int = 500
 
     def __post_init__(self) -> None:
+        if self.sequential is not None:
+            params = dict(self.sequential_params or {})
+            if self.sequential == "cusum":
+                params.setdefault("warmup", 24)
+            object.__setattr__(self, "sequential_params", params)
+            RateWatch("x", self.sequential, **params)  # checks the detector and parameters
+        if self.history < 3:
+            raise ConfigError(f"DecisionCheck: history must be >= 3 windows. Got {self.history!r}.")
         if not isinstance(self.segment, str) or not self.segment:
             raise ConfigError(
                 "DecisionCheck needs segment=, a column the monitor counts actions by "
@@ -78,6 +95,7 @@ class DecisionCheck:
                     min_samples=self.min_samples,
                 )
                 rows.append((seg, act, x_c, n_c, x_r, n_r, j))
+        creeping = self._sequential(rows, memory)
         p = np.array([np.nan if r[6].p_value is None else r[6].p_value for r in rows])
         q = bh_adjust(p) if len(rows) else p
         out = []
@@ -91,6 +109,7 @@ class DecisionCheck:
                 and moved is not None
                 and abs(moved) > self.min_effect
             )
+            alarm = creeping.get((seg, act))
             if rate_c is None:
                 detail = f"no {seg!r} rows in the window"
             elif rate_r is None:
@@ -103,13 +122,15 @@ class DecisionCheck:
                     + ")"
                     + (" — shifted" if shifted else "")
                 )
+            if alarm is not None:
+                detail += f"; {self.sequential} fired on the rate over the last windows"
             out.append(
                 Finding(
                     monitor=self.name,
                     window_start=window_start,
                     key=f"{self.segment}={seg} / {act}",
                     value=rate_c,
-                    flagged=bool(shifted),
+                    flagged=bool(shifted or alarm is not None),
                     detail=detail,
                     evidence={
                         "segment": seg,
@@ -121,14 +142,41 @@ class DecisionCheck:
                         "p_value": j.p_value,
                         "p_adjusted": None if math.isnan(qv) else qv,
                         "difference_ci": j.effect_ci,
+                        "sequential": None if alarm is None else alarm.to_dict(),
                     },
                 )
             )
         return out
 
+    def _sequential(
+        self, rows: list[Any], memory: dict[str, Any] | None
+    ) -> dict[tuple[str, str], Any]:
+        """Feed each rate's history to the streaming detector; the ones firing now."""
+        if self.sequential is None:
+            return {}
+        mem = {} if memory is None else memory
+        series: dict[str, list[float]] = mem.setdefault("rates", {})
+        out = {}
+        for seg, act, x_c, n_c, *_ in rows:
+            if n_c < self.min_samples:
+                continue
+            key = f"{seg}\x1f{act}"
+            values = [*series.get(key, []), x_c / n_c][-self.history :]
+            series[key] = values
+            watch = RateWatch(act, self.sequential, **dict(self.sequential_params or {}))
+            alarm = watch.watch_rates(values, segment=seg)
+            if alarm.fired and alarm.windows[-1] == len(values) - 1:
+                out[(seg, act)] = alarm
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "check": self.name,
+            "sequential": self.sequential,
+            "sequential_params": None
+            if self.sequential_params is None
+            else dict(self.sequential_params),
+            "history": self.history,
             "segment": self.segment,
             "actions": self.actions,
             "alpha": self.alpha,
