@@ -27,6 +27,7 @@ from hindsight.drift.streaming import (
     DDM,
     EDDM,
     KSWIN,
+    BernoulliCUSUM,
     PageHinkley,
     StreamingDetector,
     available_detectors,
@@ -103,7 +104,9 @@ def state(detector: StreamingDetector) -> dict[str, Any]:
 
 def test_the_package_exports_and_registers_every_detector() -> None:
     assert {cls.name for cls in DETECTORS} == set(available_detectors())
-    assert set(IDS) == {"adwin", "cusum", "ddm", "eddm", "kswin", "page_hinkley"}
+    assert set(IDS) == {
+        "adwin", "bernoulli_cusum", "cusum", "ddm", "eddm", "kswin", "page_hinkley"
+    }
     for name in streaming.__all__:
         assert getattr(streaming, name) is not None
 
@@ -379,6 +382,40 @@ def test_cusum_sums_are_the_tabular_recursion_on_every_prefix() -> None:
         assert cusum.cusum_neg == pytest.approx(c_neg, abs=1e-9)
 
 
+def test_bernoulli_cusum_sums_are_the_likelihood_ratio_recursion_on_every_prefix() -> None:
+    """Reynolds and Stoumbos (1999): S_t = max(0, S_{t-1} + x log(p1/p0) + (1-x) log(q1/q0))."""
+    rng = np.random.default_rng(11)
+    xs = (rng.random(3000) < np.repeat([0.05, 0.09], 1500)).astype(float).tolist()
+    chart = BernoulliCUSUM(p0=0.05, ratio=2.0, h=1e6, mode="both")
+    up = down = 0.0
+    w1, w0 = math.log(0.10 / 0.05), math.log(0.90 / 0.95)
+    v1, v0 = math.log(0.025 / 0.05), math.log(0.975 / 0.95)
+    for x in xs:
+        chart.update(x)
+        up = max(0.0, up + (w1 if x else w0))
+        down = max(0.0, down + (v1 if x else v0))
+        assert chart.statistic_up == pytest.approx(up, abs=1e-9)
+        assert chart.statistic_down == pytest.approx(down, abs=1e-9)
+
+
+def test_bernoulli_cusum_sets_h_from_the_wanted_run_length() -> None:
+    # Wald's approximation: (e^h - h - 1) / |E0 w| = ARL0 for the rising chart.
+    for p0, arl0 in ((0.02, 500_000.0), (0.3, 500_000.0), (0.001, 1e6)):
+        chart = BernoulliCUSUM(p0=p0, arl0=arl0)
+        p1 = 2 * p0
+        drift = abs(p0 * math.log(p1 / p0) + (1 - p0) * math.log((1 - p1) / (1 - p0)))
+        h = chart.h_
+        assert h is not None and (math.exp(h) - h - 1) / drift == pytest.approx(arl0, rel=1e-9)
+    # The false-alarm rate holds at a high base rate too, where a fixed h would not.
+    rng = np.random.default_rng(3)
+    xs = (rng.random(1_000_000) < 0.3).astype(float)
+    assert BernoulliCUSUM(p0=0.3).update_many(xs).size <= 4
+    assert BernoulliCUSUM(p0=0.3, h=7.0).update_many(xs).size > 50
+    estimated = BernoulliCUSUM(warmup=500)
+    estimated.update_many(xs[:500])
+    assert estimated.p0_ == pytest.approx((xs[:500].sum() + 0.5) / 501)
+
+
 def test_cusum_estimates_target_and_sigma_from_the_warmup() -> None:
     xs = np.random.default_rng(11).normal(3, 0.5, 150)
     cusum = CUSUM(warmup=100)
@@ -521,6 +558,7 @@ DELAY_CASES: dict[str, tuple[Callable[[int], StreamingDetector], Callable[[int],
     # An error rate going from 0.1 to 0.3 (median over seeds; DDM can be slow when its
     # minimum was set low):
     "ddm": (lambda s: DDM(), lambda s: _errors(s, 0.3), 400),
+    "bernoulli_cusum": (lambda s: BernoulliCUSUM(), lambda s: _errors(s, 0.3), 200),
     "eddm": (lambda s: EDDM(), lambda s: _errors(s, 0.3), 200),
 }
 
@@ -567,6 +605,12 @@ FALSE_ALARM_CASES: dict[str, tuple[Callable[[int], StreamingDetector], Callable[
         lambda s: DDM(),
         lambda s: (np.random.default_rng(s).random(20_000) < 0.1).astype(np.int8),
         10,
+    ),
+    # p0 estimated from each warm-up: about 0.35 alarms per 100,000 values (its docstring).
+    "bernoulli_cusum": (
+        lambda s: BernoulliCUSUM(),
+        lambda s: (np.random.default_rng(s).random(20_000) < 0.1).astype(np.int8),
+        2,
     ),
     # EDDM is alarm-prone by design (see its docstring; River's raises the same alarms):
     # 164 here, about 16 per 10,000 on streams this short.

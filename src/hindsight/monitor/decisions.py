@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 #: The streaming detectors :class:`RateWatch` can use.
-DETECTORS: tuple[str, ...] = ("cusum", "page_hinkley")
+DETECTORS: tuple[str, ...] = ("bernoulli_cusum", "cusum", "page_hinkley")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -487,24 +487,34 @@ class RateAlarm:
 class RateWatch:
     """Watch one action's rate with a streaming detector, window by window.
 
-    ``detector`` is ``"cusum"`` or ``"page_hinkley"``; ``**params`` go to it unchanged
-    (:class:`~hindsight.drift.streaming.CUSUM` estimates its target and sigma from
-    its first ``warmup`` values, 200 by default: fewer suit per-window rates).
+    ``detector`` is ``"cusum"``, ``"bernoulli_cusum"`` or ``"page_hinkley"``;
+    ``**params`` go to it unchanged (:class:`~hindsight.drift.streaming.CUSUM` estimates
+    its target and sigma from its first ``warmup`` values, 200 by default: fewer suit
+    per-window rates). Left ``None``, per-window rates (``watch``, ``watch_rates``) use
+    the CUSUM and per-request 0/1 indicators (``watch_requests``) the Bernoulli CUSUM,
+    whose false-alarm rate holds on rare events where a normal CUSUM's does not.
     Each ``watch*`` call starts a fresh detector, so calls do not influence each other.
     """
 
-    def __init__(self, action: Any, detector: str = "cusum", **params: Any) -> None:
-        validate_params("RateWatch", {"detector": detector}, {"detector": Options(DETECTORS)})
+    def __init__(self, action: Any, detector: str | None = None, **params: Any) -> None:
+        if detector is not None:
+            validate_params(
+                "RateWatch", {"detector": detector}, {"detector": Options(DETECTORS)}
+            )
         self.action = action
         self.detector = detector
         self.params = dict(params)
-        self._fresh()  # validate the parameters now, not at the first watch
+        self._used = detector or "cusum"
+        if detector is not None:
+            self._fresh(detector)  # validate the parameters now, not at the first watch
 
-    def _fresh(self) -> StreamingDetector:
+    def _fresh(self, default: str) -> StreamingDetector:
+        name = default if self.detector is None else self.detector
+        self._used = name
         try:
-            return get_detector(self.detector, **self.params)
+            return get_detector(name, **self.params)
         except TypeError as exc:
-            raise ConfigError(f"RateWatch: bad parameters for {self.detector!r}: {exc}") from None
+            raise ConfigError(f"RateWatch: bad parameters for {name!r}: {exc}") from None
 
     def _alarm(
         self,
@@ -518,13 +528,13 @@ class RateWatch:
         seg = "" if segment is None else f" for segment {segment!r}"
         if not hit_windows:
             reason = (
-                f"{self.detector} saw no change in the {self.action} rate{seg} over "
+                f"{self._used} saw no change in the {self.action} rate{seg} over "
                 f"{value_window.size} {what}"
             )
             return RateAlarm(
                 action=self.action,
                 segment=segment,
-                detector=self.detector,
+                detector=self._used,
                 fired=False,
                 window=None,
                 label=None,
@@ -535,13 +545,13 @@ class RateWatch:
             )
         first = hit_windows[0]
         reason = (
-            f"{self.detector} detected a change in the {self.action} rate{seg} in window "
+            f"{self._used} detected a change in the {self.action} rate{seg} in window "
             f"{label_of[first]} ({what[:-1]} {int(hits[0]) + 1} of {value_window.size})"
         )
         return RateAlarm(
             action=self.action,
             segment=segment,
-            detector=self.detector,
+            detector=self._used,
             fired=True,
             window=first,
             label=label_of[first],
@@ -575,7 +585,7 @@ class RateWatch:
         names = labels if labels is not None else tuple(str(w) for w in ids.tolist())
         if len(names) != ids.size:
             raise ConfigError(f"{owner}: 'labels' must have one entry per window.")
-        hits = self._fresh().update_many(values)
+        hits = self._fresh("cusum").update_many(values)
         return self._alarm(
             hits, ids, dict(zip(ids.tolist(), names, strict=True)), segment, "windows"
         )
@@ -594,6 +604,6 @@ class RateWatch:
         codes, ids, labels = window_codes(window, acts.shape[0], owner, spec)
         order = np.argsort(codes, kind="stable")
         indicator = (acts[order] == self.action).astype(np.float64)
-        hits = self._fresh().update_many(indicator)
+        hits = self._fresh("bernoulli_cusum").update_many(indicator)
         label_of = dict(zip(ids.tolist(), labels, strict=True))
         return self._alarm(hits, ids[codes[order]], label_of, None, "requests")

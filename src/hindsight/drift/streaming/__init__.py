@@ -11,7 +11,7 @@ and EDDM also have ``warning_detected``.
 >>> detector.update_many([0.0] * 100 + [1.0] * 100).tolist()
 [128]
 >>> available_detectors()
-['adwin', 'cusum', 'ddm', 'eddm', 'kswin', 'page_hinkley']
+['adwin', 'bernoulli_cusum', 'cusum', 'ddm', 'eddm', 'kswin', 'page_hinkley']
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 from hindsight.drift.streaming.adwin import ADWIN
 from hindsight.drift.streaming.base import REGISTRY, StreamingDetector
+from hindsight.drift.streaming.bernoulli_cusum import BernoulliCUSUM
 from hindsight.drift.streaming.cusum import CUSUM
 from hindsight.drift.streaming.ddm import DDM
 from hindsight.drift.streaming.eddm import EDDM
@@ -33,6 +34,7 @@ __all__ = [
     "DDM",
     "EDDM",
     "KSWIN",
+    "BernoulliCUSUM",
     "PageHinkley",
     "StreamingDetector",
     "available_detectors",
