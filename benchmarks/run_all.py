@@ -26,6 +26,8 @@ SCRIPTS = (
     "drift/streaming.py",
     "drift/run.py",
     "serving/run.py",
+    "monitor/run.py",
+    "monitor/rates.py",
 )
 DIAGNOSE_TARGET = 0.90
 
