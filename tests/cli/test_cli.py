@@ -149,7 +149,8 @@ EXPECTED_COMMANDS = {
     ("demo",), ("lessons",), ("lessons", "add"), ("lessons", "list"), ("lessons", "search"),
     ("lessons", "apply"), ("postmortem",), ("postmortem", "new"), ("postmortem", "show"),
     ("postmortem", "edit"), ("postmortem", "list"), ("import",), ("import", "mlflow"),
-    ("profile",), ("check",), ("drift",), ("serve",),
+    ("profile",), ("check",), ("drift",), ("serve",), ("monitor",), ("monitor", "run"),
+    ("monitor", "watch"), ("monitor", "windows"), ("monitor", "findings"),
 }
 
 

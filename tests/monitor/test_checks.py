@@ -14,7 +14,7 @@ from scipy import stats
 
 from hindsight.data.profile import ProfileOptions, profile_table
 from hindsight.drift import drift_report
-from hindsight.errors import ConfigError
+from hindsight.errors import ConfigError, DataError
 from hindsight.monitor.alerting import Finding
 from hindsight.monitor.checks import (
     Check,
@@ -368,7 +368,23 @@ def test_decision_missing_segment_column_raises() -> None:
     with pytest.raises(ConfigError, match="'channel'"):
         DecisionCheck(segment="channel").judge(0.0, cur, ref)
     with pytest.raises(ConfigError, match="segment="):
-        DecisionCheck()
+        DecisionCheck(segment="")
+
+
+def test_decisions_of_all_traffic_come_from_the_profile() -> None:
+    def window(block: int, n: int) -> WindowData:
+        acts = np.array(["block"] * block + ["approve"] * (n - block))
+        return WindowData(profile_table(pa.table({"prediction": acts}), OPTS), {})
+
+    ref, cur = window(10, 2000), window(160, 2000)  # 0.5 % -> 8 %
+    found = {f.key: f for f in DecisionCheck().judge(0.0, cur, ref)}
+    assert set(found) == {"all / block", "all / approve"}
+    assert found["all / block"].flagged and found["all / block"].value == pytest.approx(0.08)
+    same = {f.key: f.flagged for f in DecisionCheck().judge(0.0, window(11, 2000), ref)}
+    assert same == {"all / block": False, "all / approve": False}
+    numeric = WindowData(profile_table(pa.table({"prediction": np.arange(50.0)}), OPTS), {})
+    with pytest.raises(ConfigError, match="numbers, not actions"):
+        DecisionCheck().judge(0.0, numeric, numeric)
 
 
 # --------------------------------------------------------------------------- rates
@@ -555,3 +571,45 @@ def test_check_from_dict_rejects_unknown_checks_and_options() -> None:
     # A known option with a bad value fails in the check itself.
     with pytest.raises(ConfigError, match="alpha"):
         check_from_dict({"check": "rates", "alpha": 2.0})
+
+
+def test_confidence_check_reads_entropy_from_logged_class_probabilities(ledger: Any) -> None:
+    from scipy.stats import entropy as scipy_entropy
+
+    from hindsight.monitor import Monitor
+
+    rng = np.random.default_rng(21)
+
+    def probs(n: int, sharp: float) -> np.ndarray:
+        logits = rng.normal(0, sharp, (n, 4))
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    mon = Monitor("probs", ledger=ledger, options=ProfileOptions(threads=1))
+    ref_p, cur_p = probs(3000, 3.0), probs(3000, 1.2)  # the current model is less sure
+    mon.log({"x": rng.normal(size=3000)}, probabilities=ref_p, timestamps=np.full(3000, 1.0))
+    mon.log({"x": rng.normal(size=3000)}, probabilities=cur_p, timestamps=np.full(3000, 3601.0))
+    ref_prof, cur_prof = mon.window_profile(0), mon.window_profile(3600)
+    want = scipy_entropy(cur_p, axis=1)
+    assert cur_prof.columns["entropy"].mean == pytest.approx(want.mean(), rel=1e-9)
+    assert cur_prof.columns["confidence"].mean == pytest.approx(cur_p.max(axis=1).mean())
+    (f,) = ConfidenceCheck().judge(
+        3600.0, WindowData(cur_prof, {}), WindowData(ref_prof, {})
+    )
+    ent = f.evidence["entropy"]
+    ref_t = stats.ttest_ind(want, scipy_entropy(ref_p, axis=1), equal_var=False)
+    assert ent["welch_t"] == pytest.approx(ref_t.statistic, rel=1e-6) and ent["rose"]
+    assert f.flagged and "mean entropy" in f.detail
+    (g,) = ConfidenceCheck(entropy_column=None).judge(
+        3600.0, WindowData(cur_prof, {}), WindowData(ref_prof, {})
+    )
+    assert "entropy" not in g.evidence
+    for bad, match in (
+        (np.ones((3, 1)), "k >= 2"),
+        (np.full((3, 2), 0.6), "do not sum to 1"),
+        (np.array([[1.5, -0.5]] * 3), "in \\[0, 1\\]"),
+    ):
+        with pytest.raises(DataError, match=match):
+            mon.log({"x": [1.0, 2.0, 3.0]}, probabilities=bad, timestamps=[1.0, 2.0, 3.0])
+    with pytest.raises(DataError, match="not both"):
+        mon.log({"x": [1.0]}, probabilities=[[0.5, 0.5]], confidence=[0.5], timestamps=[1.0])

@@ -163,3 +163,41 @@ def test_labels_for_unlogged_windows_are_refused_whole(ledger: Ledger) -> None:
         mon.log_labels(["a"], predictions=["a"], timestamps=[10.0], scores=[1.5])
     with pytest.raises(DataError, match="2 predictions for 1 labels"):
         mon.log_labels(pa.array(["a"]), predictions=["a", "b"], timestamps=[10.0])
+
+
+def test_labels_sent_later_by_request_id_join_their_predictions(any_ledger: Ledger) -> None:
+    rng = np.random.default_rng(8)
+    mon = Monitor("ids", ledger=any_ledger, options=OPTS)
+    w = _window(rng, 1200, 0.0)
+    ts = np.where(np.arange(1200) < 700, 10.0, HOUR + 10.0)  # two windows
+    ids = np.array([f"req-{i}" for i in range(1200)])
+    mon.log(
+        {"x": w["x"]},
+        predictions=w["pred"].astype(str),
+        confidence=w["score"],
+        ids=ids,
+        timestamps=ts,
+    )
+    pick = rng.permutation(1200)[:900]
+    got = mon.log_outcomes(
+        np.concatenate([ids[pick], ["req-unknown"]]),
+        np.concatenate([w["label"][pick].astype(str), ["1"]]),
+    )
+    assert got == {"labelled": 900, "unmatched": 1}
+    for start, mask in ((0.0, ts < HOUR), (HOUR, ts >= HOUR)):
+        chosen = np.zeros(1200, bool)
+        chosen[pick] = True
+        sel = chosen & mask
+        conf = mon.window_counts(start)["label|prediction"]
+        for lab in ("0", "1"):
+            for pred in ("0", "1"):
+                want = int(((w["label"][sel] == int(lab)) & (w["pred"][sel] == int(pred))).sum())
+                assert conf.get(lab, {}).get(pred, 0) == want
+        scores = mon.window_counts(start)["label|score_bin"]
+        assert sum(sum(r.values()) for r in scores.values()) == int(sel.sum())
+    # The profile is what it was: ids are not a feature.
+    assert "__id" not in mon.window_profile(0).columns
+    with pytest.raises(DataError, match="unique"):
+        mon.log_outcomes(["req-1", "req-1"], ["0", "1"])
+    with pytest.raises(DataError, match="ids for"):
+        mon.log({"x": [1.0]}, predictions=["1"], ids=["a", "b"], timestamps=[5.0])

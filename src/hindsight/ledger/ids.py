@@ -20,6 +20,7 @@ PREFIXES = {
     "rollout": "roll",
     "window": "win",
     "finding": "fnd",
+    "keys": "key",
 }
 
 

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Connection, select, update
 from sqlalchemy import text as sql_text
 
@@ -44,7 +45,7 @@ from hindsight.drift.report import DriftReport
 from hindsight.errors import ConfigError, DataError
 from hindsight.ledger.core import Ledger, get_ledger
 from hindsight.ledger.ids import new_id
-from hindsight.monitor.labels import group_counts, score_bins
+from hindsight.monitor.labels import decode_keys, encode_keys, group_counts, score_bins
 from hindsight.monitor.windows import (
     ReferenceRule,
     ReferenceSelection,
@@ -173,31 +174,118 @@ class Monitor:
         *,
         predictions: Any = None,
         confidence: Any = None,
+        probabilities: Any = None,
+        ids: Any = None,
         timestamps: Any,
     ) -> list[float]:
         """Add a batch of logged rows to their windows; returns the window starts touched.
 
         ``features`` is anything :func:`~hindsight.data.frames.to_arrow` reads;
         ``predictions`` and ``confidence`` (1-D, one per row) become the columns
-        ``prediction`` and ``confidence``. ``timestamps`` are epoch seconds, datetime64
-        values, or the name of a column of ``features`` (which is then not profiled).
-        Bad input raises :class:`DataError` and writes nothing.
+        ``prediction`` and ``confidence``. ``probabilities`` (n x k class probabilities,
+        rows summing to 1) may stand in for ``confidence``: the top probability becomes
+        ``confidence`` and the row's entropy (natural log) the column ``entropy``.
+        ``timestamps`` are epoch seconds, datetime64 values, or the name of a column of
+        ``features`` (which is then not profiled). ``ids`` (one request id per row) are
+        kept per window with the prediction and confidence, so labels can arrive later
+        by id (:meth:`log_outcomes`). Bad input raises :class:`DataError` and writes
+        nothing.
         """
-        table, ids, starts = self._prepare(features, predictions, confidence, timestamps)
+        if probabilities is not None:
+            if confidence is not None:
+                raise DataError("Give confidence= or probabilities=, not both.")
+            confidence, entropy = _from_probabilities(probabilities)
+            features = to_arrow(features, what="features")
+            if "entropy" in features.column_names:
+                raise DataError(
+                    "The features already have a column 'entropy'; rename it to log probabilities=."
+                )
+            features = features.append_column("entropy", pa.array(entropy))
+        request_ids = None if ids is None else _column_of(ids, "ids")
+        table, window_ids, starts = self._prepare(features, predictions, confidence, timestamps)
         if table.num_rows == 0:
             return []
+        if request_ids is not None:
+            if len(request_ids) != table.num_rows:
+                raise DataError(f"Got {len(request_ids)} ids for {table.num_rows} rows.")
+            if request_ids.null_count:
+                raise DataError(f"{request_ids.null_count} ids are missing: every row needs one.")
+            table = table.append_column("__id", pc.cast(request_ids, pa.string()))
+        ids = window_ids
         order = np.argsort(ids, kind="stable")
         sorted_ids = ids[order]
         cuts = np.flatnonzero(sorted_ids[1:] != sorted_ids[:-1]) + 1
         bounds = [0, *cuts.tolist(), len(order)]
         rows = table.take(pa.array(order))
         batch: dict[float, tuple[DatasetProfile, Counts]] = {}
+        keys: dict[float, tuple[int, bytes]] = {}
         for lo, hi in pairwise(bounds):
             start = float(starts[order[lo]])
             part = rows.slice(lo, hi - lo)
+            if "__id" in part.column_names:
+                keys[start] = (
+                    part.num_rows,
+                    encode_keys(
+                        part.column("__id"),
+                        part.column("prediction") if "prediction" in part.column_names else None,
+                        part.column("confidence") if "confidence" in part.column_names else None,
+                    ),
+                )
+                part = part.drop_columns(["__id"])
             batch[start] = (profile_table(part, self.options), self._counts(part))
-        self._save(batch)
+        self._save(batch, keys)
         return sorted(batch)
+
+    def log_outcomes(
+        self, ids: Any, labels: Any, *, within_s: float = 90 * 86_400.0
+    ) -> dict[str, int]:
+        """Labels that arrived later, joined by request id to predictions logged with ids.
+
+        The ids logged in the windows of the last ``within_s`` seconds (before the newest
+        window) are searched; each label is counted into its prediction's window, like
+        :meth:`log_labels`. Returns how many labels matched and how many did not (an id
+        never logged, or older). Ids must be unique within a call; a label sent twice in
+        two calls counts twice. Nothing is written when the input is bad.
+        """
+        lab_ids = pc.cast(_column_of(ids, "ids"), pa.string())
+        lab = _column_of(labels, "labels")
+        if len(lab_ids) != len(lab):
+            raise DataError(f"Got {len(lab_ids)} ids for {len(lab)} labels.")
+        if len(lab_ids) and pc.count_distinct(lab_ids).as_py() != len(lab_ids):
+            raise DataError("ids must be unique within one call: send each label once.")
+        starts = self.windows()
+        if not starts or not len(lab_ids):
+            return {"labelled": 0, "unmatched": len(lab_ids)}
+        k = t.monitor_keys
+        since = starts[-1] - within_s
+        with self.ledger.store.read() as conn:
+            chunks = conn.execute(
+                select(k.c.window_start, k.c.data).where(
+                    k.c.project == self._project,
+                    k.c.monitor == self.name,
+                    k.c.window_start >= since,
+                )
+            ).all()
+        if not chunks:
+            return {"labelled": 0, "unmatched": len(lab_ids)}
+        parts = []
+        for r in chunks:
+            part = decode_keys(bytes(r.data))
+            parts.append(
+                part.append_column("window_start", pa.repeat(float(r.window_start), part.num_rows))
+            )
+        keys = pa.concat_tables(parts)
+        joined = keys.join(pa.table({"id": lab_ids, "label": lab}), "id", join_type="inner")
+        matched = joined.num_rows
+        if matched:
+            has_scores = joined.column("score").null_count < matched
+            self.log_labels(
+                joined.column("label"),
+                predictions=joined.column("prediction"),
+                timestamps=joined.column("window_start").to_numpy(),
+                scores=joined.column("score") if has_scores else None,
+            )
+        return {"labelled": matched, "unmatched": len(lab_ids) - matched}
 
     def _counts(self, rows: pa.Table) -> Counts:
         """The window's count tables: every crosstab, and the score histogram."""
@@ -362,7 +450,11 @@ class Monitor:
         ids, starts = self.spec.assign(raw)
         return table, ids, starts
 
-    def _save(self, batch: Mapping[float, tuple[DatasetProfile, Counts]]) -> None:
+    def _save(
+        self,
+        batch: Mapping[float, tuple[DatasetProfile, Counts]],
+        keys: Mapping[float, tuple[int, bytes]] | None = None,
+    ) -> None:
         """Merge ``batch`` into the stored windows and write them in one transaction."""
         store = self.ledger.store
         w = t.monitor_windows
@@ -416,6 +508,23 @@ class Monitor:
                 )
             if inserts:
                 conn.execute(w.insert(), inserts)
+            if keys:
+                conn.execute(
+                    t.monitor_keys.insert(),
+                    [
+                        {
+                            "id": new_id("keys"),
+                            "project": self._project,
+                            "monitor": self.name,
+                            "window_start": start,
+                            "n_rows": n,
+                            "data": data,
+                            "created_at": now,
+                            "schema_version": SCHEMA_VERSION,
+                        }
+                        for start, (n, data) in sorted(keys.items())
+                    ],
+                )
 
     # -- reading ---------------------------------------------------------------------
 
@@ -544,6 +653,28 @@ class Monitor:
         return WindowDrift(
             window_start=target, reference_description=selection.description, report=report
         )
+
+
+def _from_probabilities(probabilities: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The top probability and the entropy (natural log) of each row of class probabilities."""
+    from scipy.special import entr
+
+    try:
+        arr = np.asarray(probabilities, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"probabilities= must be an n x k array of numbers: {exc}") from None
+    if arr.ndim != 2 or arr.shape[1] < 2:
+        raise DataError(f"probabilities= must be n x k (k >= 2 classes). Got shape {arr.shape}.")
+    if not np.isfinite(arr).all() or arr.min(initial=0.0) < 0 or arr.max(initial=0.0) > 1:
+        raise DataError("probabilities= must be finite numbers in [0, 1].")
+    sums = arr.sum(axis=1)
+    bad = np.flatnonzero(np.abs(sums - 1.0) > 1e-6)
+    if bad.size:
+        raise DataError(
+            f"{bad.size} rows of probabilities= do not sum to 1 (row {int(bad[0])} sums to "
+            f"{sums[bad[0]]:.6g}); pass softmax outputs."
+        )
+    return arr.max(axis=1), entr(arr).sum(axis=1)
 
 
 def _column_of(values: Any, what: str) -> pa.Array | pa.ChunkedArray:

@@ -12,8 +12,10 @@ labelled prediction is counted into the window its prediction belongs to:
 All are sums, so windows and references merge by addition, like the profiles. The
 join by request id happens before: ``hindsight serve``'s prediction log is joined to
 its outcomes in the store (:class:`~hindsight.monitor.sources.PredictionLogSource`);
-other stacks join in their warehouse and call :meth:`Monitor.log_labels` with the
-prediction's time.
+other stacks either log their request ids with the predictions (``Monitor.log(...,
+ids=...)``, kept per window as compact Arrow chunks) and send labels by id later
+(:meth:`Monitor.log_outcomes`), or join in their warehouse and call
+:meth:`Monitor.log_labels` with the prediction's time.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import pyarrow.compute as pc
 
 from hindsight.errors import DataError
 
-__all__ = ["SCORE_BINS", "group_counts", "score_bins"]
+__all__ = ["SCORE_BINS", "decode_keys", "encode_keys", "group_counts", "score_bins"]
 
 #: Equal-width bins of a score in [0, 1].
 SCORE_BINS = 100
@@ -65,3 +67,29 @@ def group_counts(segments: Any, values: Any) -> dict[str, dict[str, int]]:
         label = "(missing)" if act is None else act
         row[label] = row.get(label, 0) + int(n)
     return table
+
+
+def encode_keys(ids: pa.Array, predictions: pa.Array | None, scores: pa.Array | None) -> bytes:
+    """One window's request ids with their prediction and score, as Arrow IPC bytes."""
+    n = len(ids)
+    table = pa.table(
+        {
+            "id": pc.cast(ids, pa.string()),
+            "prediction": pc.cast(predictions, pa.string())
+            if predictions is not None
+            else pa.nulls(n, pa.string()),
+            "score": pc.cast(scores, pa.float64())
+            if scores is not None
+            else pa.nulls(n, pa.float64()),
+        }
+    )
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def decode_keys(data: bytes) -> pa.Table:
+    """The table :func:`encode_keys` wrote."""
+    with pa.ipc.open_stream(pa.py_buffer(data)) as reader:
+        return reader.read_all()

@@ -34,6 +34,7 @@ __all__ = [
     "metadata",
     "metric_chunks",
     "monitor_findings",
+    "monitor_keys",
     "monitor_state",
     "monitor_windows",
     "notes",
@@ -392,4 +393,21 @@ monitor_findings = Table(
     Column("created_at", Float, nullable=False),
     Column("schema_version", Integer, nullable=False),
     Index("ix_monitor_findings_window", "project", "monitor", "window_start"),
+)
+
+# The request ids of a window's predictions (with what was predicted and its score), one
+# chunk per logged batch as Arrow IPC, kept only when ids are logged: what a label that
+# arrives later by request id is joined to.
+monitor_keys = Table(
+    "monitor_keys",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("project", String(200), nullable=False),
+    Column("monitor", String(200), nullable=False),
+    Column("window_start", Float, nullable=False),
+    Column("n_rows", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Index("ix_monitor_keys_window", "project", "monitor", "window_start"),
 )

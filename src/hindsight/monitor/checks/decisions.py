@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from hindsight.data.columns import CategoricalColumnProfile
 from hindsight.errors import ConfigError
 from hindsight.monitor.alerting import Finding
 from hindsight.monitor.checks.base import WindowData, _unit
@@ -27,7 +28,8 @@ class DecisionCheck:
     test for small cells); a comparison is ``shifted`` when its Benjamini-Hochberg
     adjusted p-value across all of the window's comparisons is below ``alpha`` and the
     rate moved by more than ``min_effect`` either way. ``actions`` limits the actions
-    watched (default: all). ``sequential="cusum"`` (or ``"page_hinkley"``) also runs that
+    watched (default: all). ``segment="*"`` (the default) watches the actions of all
+    traffic, read off the window's profile, without a segment column. ``sequential="cusum"`` (or ``"page_hinkley"``) also runs that
     streaming detector over each (segment, action) rate's last ``history`` windows
     (kept in the check's memory; ``sequential_params`` go to the detector, CUSUM's
     ``warmup`` defaults to 24 windows here): a slow creep that no single window shows
@@ -35,7 +37,7 @@ class DecisionCheck:
     """
 
     name: ClassVar[str] = "decisions"
-    segment: str = ""
+    segment: str = "*"
     actions: tuple[str, ...] | None = None
     alpha: float = 0.05
     min_effect: float = 0.005
@@ -69,13 +71,17 @@ class DecisionCheck:
         reference: WindowData,
         memory: dict[str, Any] | None = None,
     ) -> list[Finding]:
-        cur = current.counts.get(self.segment)
+        cur = self._table(current) if self.segment == "*" else current.counts.get(self.segment)
         if cur is None:
             raise ConfigError(
                 f"DecisionCheck: the window has no counts by {self.segment!r}; add it to the "
                 "monitor's segments."
             )
-        ref = reference.counts.get(self.segment, {})
+        ref: Mapping[str, Mapping[str, int]]
+        if self.segment == "*":
+            ref = self._table(reference) or {}
+        else:
+            ref = reference.counts.get(self.segment, {})
         rows = []
         for seg in sorted(cur):
             c_acts, r_acts = cur[seg], ref.get(seg, {})
@@ -128,7 +134,7 @@ class DecisionCheck:
                 Finding(
                     monitor=self.name,
                     window_start=window_start,
-                    key=f"{self.segment}={seg} / {act}",
+                    key=f"all / {act}" if self.segment == "*" else f"{self.segment}={seg} / {act}",
                     value=rate_c,
                     flagged=bool(shifted or alarm is not None),
                     detail=detail,
@@ -147,6 +153,19 @@ class DecisionCheck:
                 )
             )
         return out
+
+    @staticmethod
+    def _table(data: WindowData) -> dict[str, dict[str, int]] | None:
+        """All of a window's actions as one segment ``"*"``, from its profile's counts."""
+        col = data.profile.columns.get("prediction")
+        if col is None:
+            return None
+        if not isinstance(col, CategoricalColumnProfile):
+            raise ConfigError(
+                "DecisionCheck: the predictions are numbers, not actions; watch them with "
+                "the drift check instead, or log the decisions as labels."
+            )
+        return {"*": {str(k): int(v) for k, v in col.frequencies().items()}}
 
     def _sequential(
         self, rows: list[Any], memory: dict[str, Any] | None

@@ -26,11 +26,14 @@ class ConfidenceCheck:
     moved by at least ``min_effect``, or the share below ``low`` rose significantly
     (two-proportion test) by at least ``min_effect``. The share is read off the
     profiles' quantile summaries (exact up to 2,049 distinct values; otherwise within
-    their rank error).
+    their rank error). Where the monitor logged class probabilities, the mean entropy
+    (``entropy_column``) is tested the same way, and a significant rise of at least
+    ``min_effect`` (the model less sure between classes) flags the window too.
     """
 
     name: ClassVar[str] = "confidence"
     column: str = "confidence"
+    entropy_column: str | None = "entropy"
     low: float = 0.6
     alpha: float = 0.01
     min_effect: float = 0.02
@@ -103,14 +106,46 @@ class ConfidenceCheck:
         shifted = mean_shift or low.status == "worse"
         detail = (
             f"mean confidence {cur.mean:.3f} vs {ref.mean:.3f} (Welch t={t_stat:.2f}, "
-            f"p={p:.3g}); {low.detail}" + (" — shifted" if shifted else "")
+            f"p={p:.3g}); {low.detail}"
         )
+        ent = self._entropy(current, reference)
+        if ent is not None:
+            evidence["entropy"] = ent
+            shifted = shifted or ent["rose"]
+            detail += (
+                f"; mean entropy {ent['current']:.3f} vs {ent['reference']:.3f} "
+                f"(p={ent['p_value']:.3g})"
+            )
+        detail += " — shifted" if shifted else ""
         return [Finding(self.name, window_start, self.column, cur.mean, shifted, detail, evidence)]
+
+    def _entropy(self, current: WindowData, reference: WindowData) -> dict[str, Any] | None:
+        if self.entropy_column is None:
+            return None
+        cur = _numeric(current.profile, self.entropy_column, "ConfidenceCheck")
+        ref = _numeric(reference.profile, self.entropy_column, "ConfidenceCheck")
+        if cur is None or ref is None or min(cur.n, ref.n) < self.min_samples:
+            return None
+        res = sps.ttest_ind_from_stats(
+            cur.mean, cur.std, cur.n, ref.mean, ref.std, ref.n, equal_var=False
+        )
+        t_stat, p = float(res.statistic), float(res.pvalue)
+        if not math.isfinite(p):
+            t_stat, p = 0.0, 1.0 if cur.mean == ref.mean else 0.0
+        rose = p < self.alpha and cur.mean - ref.mean >= self.min_effect
+        return {
+            "current": cur.mean,
+            "reference": ref.mean,
+            "welch_t": t_stat,
+            "p_value": p,
+            "rose": bool(rose),
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "check": self.name,
             "column": self.column,
+            "entropy_column": self.entropy_column,
             "low": self.low,
             "alpha": self.alpha,
             "min_effect": self.min_effect,

@@ -1,4 +1,4 @@
-"""Monitor windows (a profile and count tables per window), run state and findings.
+"""Monitor windows (a profile and count tables per window), run state, findings and keys.
 
 Revision ID: 0007
 Revises: 0006
@@ -65,9 +65,25 @@ def upgrade() -> None:
         "monitor_findings",
         ["project", "monitor", "window_start"],
     )
+    op.create_table(
+        "monitor_keys",
+        sa.Column("id", sa.String(40), primary_key=True),
+        sa.Column("project", sa.String(200), nullable=False),
+        sa.Column("monitor", sa.String(200), nullable=False),
+        sa.Column("window_start", sa.Float, nullable=False),
+        sa.Column("n_rows", sa.BigInteger, nullable=False),
+        sa.Column("data", sa.LargeBinary, nullable=False),
+        sa.Column("created_at", sa.Float, nullable=False),
+        sa.Column("schema_version", sa.Integer, nullable=False),
+    )
+    op.create_index(
+        "ix_monitor_keys_window", "monitor_keys", ["project", "monitor", "window_start"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_monitor_keys_window", table_name="monitor_keys")
+    op.drop_table("monitor_keys")
     op.drop_index("ix_monitor_findings_window", table_name="monitor_findings")
     op.drop_table("monitor_findings")
     op.drop_table("monitor_state")
