@@ -169,7 +169,13 @@ def plan(streams: dict[str, Path], episodes: int, length: int, ks_episodes: int,
 
 def run_river(tasks: dict[str, list[dict[str, Any]]]) -> tuple[str, dict[str, list[dict[str, Any]]]]:
     """River's results for every detector it has."""
-    flat = [(name, t) for name, ts in tasks.items() if DETECTORS[name][0] for t in ts]
+    return run_in_river([(name, t) for name, ts in tasks.items() if DETECTORS[name][0] for t in ts])
+
+
+def run_in_river(
+    flat: list[tuple[str, dict[str, Any]]],
+) -> tuple[str, dict[str, list[dict[str, Any]]]]:
+    """Run ``(name, task)`` pairs in River's virtualenv; its version and results by name."""
     proc = subprocess.run(
         [str(river_python()), str(HERE / "_river_runner.py")],
         input=json.dumps({"tasks": [t for _, t in flat]}),

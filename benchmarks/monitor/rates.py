@@ -67,9 +67,7 @@ Run: .venv/bin/python benchmarks/monitor/rates.py [--json] [--quick] [--repeat N
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
 import sys
 import tempfile
 import time
@@ -83,7 +81,7 @@ DRIFT = HERE.parent / "drift"
 sys.path[:0] = [str(HERE.parent), str(DRIFT)]
 
 from _river_runner import run_tasks  # noqa: E402
-from streaming import river_python  # noqa: E402
+from streaming import run_in_river  # noqa: E402
 
 from _common import Target, parse_args, report  # noqa: E402
 from hindsight.drift.streaming import get_detector  # noqa: E402
@@ -156,21 +154,7 @@ def plan(name: str, params: dict[str, Any], binary: bool, streams: dict[str, Pat
 
 def run_river(tasks: dict[str, list[dict[str, Any]]]) -> tuple[str, dict[str, list[dict[str, Any]]]]:
     """River's results for each of its detectors, from its own virtualenv."""
-    flat = [(name, t) for name, ts in tasks.items() for t in ts]
-    proc = subprocess.run(
-        [str(river_python()), str(DRIFT / "_river_runner.py")],
-        input=json.dumps({"tasks": [t for _, t in flat]}),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise SystemExit(f"River's run failed:\n{proc.stderr[-3000:]}")
-    data = json.loads(proc.stdout)
-    out: dict[str, list[dict[str, Any]]] = {}
-    for (name, _), result in zip(flat, data["results"], strict=True):
-        out.setdefault(name, []).append(result)
-    return data["version"], out
+    return run_in_river([(name, t) for name, ts in tasks.items() for t in ts])
 
 
 def _hindsight(name: str, params: dict[str, Any]) -> Any:

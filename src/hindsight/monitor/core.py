@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -350,22 +350,29 @@ class Monitor:
         self._add_counts(batch)
         return sorted(batch)
 
-    def _add_counts(self, batch: Mapping[float, Counts]) -> None:
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A write transaction that owns this monitor's windows until it ends."""
         store = self.ledger.store
-        w = t.monitor_windows
         with store.write() as conn:
             if store.backend == "postgresql":
                 _lock(conn, f"{self._project}\0{self.name}")
-            rows = {
-                float(r.window_start): r
-                for r in conn.execute(
-                    select(w.c.id, w.c.window_start, w.c.counts).where(
-                        w.c.project == self._project,
-                        w.c.monitor == self.name,
-                        w.c.window_start.in_([float(s) for s in batch]),
-                    )
-                )
-            }
+            yield conn
+
+    def _stored(self, conn: Connection, starts: Iterable[float], *cols: Any) -> dict[float, Any]:
+        """The stored rows (id, start and ``cols``) of the windows starting at ``starts``."""
+        w = t.monitor_windows
+        query = select(w.c.id, w.c.window_start, *cols).where(
+            w.c.project == self._project,
+            w.c.monitor == self.name,
+            w.c.window_start.in_([float(s) for s in starts]),
+        )
+        return {float(r.window_start): r for r in conn.execute(query)}
+
+    def _add_counts(self, batch: Mapping[float, Counts]) -> None:
+        w = t.monitor_windows
+        with self._writing() as conn:
+            rows = self._stored(conn, batch, w.c.counts)
             missing = sorted(set(batch) - set(rows))
             if missing:
                 raise DataError(
@@ -456,21 +463,9 @@ class Monitor:
         keys: Mapping[float, tuple[int, bytes]] | None = None,
     ) -> None:
         """Merge ``batch`` into the stored windows and write them in one transaction."""
-        store = self.ledger.store
         w = t.monitor_windows
-        with store.write() as conn:
-            if store.backend == "postgresql":
-                _lock(conn, f"{self._project}\0{self.name}")
-            old = {
-                float(r.window_start): r
-                for r in conn.execute(
-                    select(w.c.id, w.c.window_start, w.c.profile, w.c.counts).where(
-                        w.c.project == self._project,
-                        w.c.monitor == self.name,
-                        w.c.window_start.in_([float(s) for s in batch]),
-                    )
-                )
-            }
+        with self._writing() as conn:
+            old = self._stored(conn, batch, w.c.profile, w.c.counts)
             now = time.time()
             inserts = []
             for start, (fresh, counts) in sorted(batch.items()):
