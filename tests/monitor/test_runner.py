@@ -400,7 +400,8 @@ def test_a_slow_creep_in_a_decision_rate_is_caught_by_the_sequential_detector(
     blocked = rng.random(hours * n) < np.repeat(rate, n)
     Monitor("creep", ledger=ledger, segments=["kind"], options=OPTS).log(
         {"kind": np.full(hours * n, "card")},
-        predictions=np.where(blocked, "block", "approve"), timestamps=ts,
+        predictions=np.where(blocked, "block", "approve"),
+        timestamps=ts,
     )
     found = {}
     for name, check in (
@@ -417,3 +418,25 @@ def test_a_slow_creep_in_a_decision_rate_is_caught_by_the_sequential_detector(
             assert len(memory["rates"]["card\x1fblock"]) == hours - 1  # all but the first
     only_cusum = set(found["cusum"]) - set(found["plain"])  # what the detector alone saw
     assert only_cusum and min(only_cusum) >= start
+
+
+def test_a_pass_that_fails_half_way_logs_no_row_twice(ledger: Ledger, tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    good = pa.table({"ts": rng.uniform(0, HOUR, 300), "x": rng.normal(size=300)})
+    pq.write_table(good, tmp_path / "a.parquet")
+    (tmp_path / "b.parquet").write_text("not parquet")
+    mon = Monitor("half", ledger=ledger, options=OPTS)
+    plan = MonitorPlan(
+        mon,
+        TrailingReference(1),
+        (DriftCheck(),),
+        source=ParquetSource(str(tmp_path / "*.parquet"), timestamps="ts"),
+    )
+    with pytest.raises(DataError, match="as Parquet"):
+        run_monitor(plan, now=2 * HOUR)
+    # The first file is in, and the state says so, though the pass died on the second.
+    assert mon.window_profile(0).n_rows == 300
+    assert str(tmp_path / "a.parquet") in load_state(mon)["source"]
+    pq.write_table(good.slice(0, 100), tmp_path / "b.parquet")
+    again = run_monitor(plan, now=2 * HOUR)
+    assert again.rows_pulled == 100 and mon.window_profile(0).n_rows == 400

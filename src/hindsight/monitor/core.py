@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -177,6 +177,7 @@ class Monitor:
         probabilities: Any = None,
         ids: Any = None,
         timestamps: Any,
+        also: Callable[[Connection], None] | None = None,
     ) -> list[float]:
         """Add a batch of logged rows to their windows; returns the window starts touched.
 
@@ -189,7 +190,8 @@ class Monitor:
         ``features`` (which is then not profiled). ``ids`` (one request id per row) are
         kept per window with the prediction and confidence, so labels can arrive later
         by id (:meth:`log_outcomes`). Bad input raises :class:`DataError` and writes
-        nothing.
+        nothing. ``also(conn)`` runs inside the write transaction (a source records how
+        far it read there, so rows are logged exactly once).
         """
         if probabilities is not None:
             if confidence is not None:
@@ -233,7 +235,7 @@ class Monitor:
                 )
                 part = part.drop_columns(["__id"])
             batch[start] = (profile_table(part, self.options), self._counts(part))
-        self._save(batch, keys)
+        self._save(batch, keys, also)
         return sorted(batch)
 
     def log_outcomes(
@@ -307,6 +309,7 @@ class Monitor:
         predictions: Any,
         timestamps: Any,
         scores: Any = None,
+        also: Callable[[Connection], None] | None = None,
     ) -> list[float]:
         """Count labels that arrived later into their predictions' windows.
 
@@ -347,7 +350,7 @@ class Monitor:
                     part.column("label"), part.column("score_bin")
                 )
             batch[float(starts[order[lo]])] = counts
-        self._add_counts(batch)
+        self._add_counts(batch, also)
         return sorted(batch)
 
     @contextmanager
@@ -369,7 +372,9 @@ class Monitor:
         )
         return {float(r.window_start): r for r in conn.execute(query)}
 
-    def _add_counts(self, batch: Mapping[float, Counts]) -> None:
+    def _add_counts(
+        self, batch: Mapping[float, Counts], also: Callable[[Connection], None] | None = None
+    ) -> None:
         w = t.monitor_windows
         with self._writing() as conn:
             rows = self._stored(conn, batch, w.c.counts)
@@ -389,6 +394,8 @@ class Monitor:
                     .where(w.c.id == row.id)
                     .values(counts=merge_counts([row.counts, counts]), updated_at=now)
                 )
+            if also is not None:
+                also(conn)
 
     def _prepare(
         self, features: Any, predictions: Any, confidence: Any, timestamps: Any
@@ -461,6 +468,7 @@ class Monitor:
         self,
         batch: Mapping[float, tuple[DatasetProfile, Counts]],
         keys: Mapping[float, tuple[int, bytes]] | None = None,
+        also: Callable[[Connection], None] | None = None,
     ) -> None:
         """Merge ``batch`` into the stored windows and write them in one transaction."""
         w = t.monitor_windows
@@ -520,6 +528,8 @@ class Monitor:
                         for start, (n, data) in sorted(keys.items())
                     ],
                 )
+            if also is not None:
+                also(conn)
 
     # -- reading ---------------------------------------------------------------------
 

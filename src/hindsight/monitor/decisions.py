@@ -498,9 +498,7 @@ class RateWatch:
 
     def __init__(self, action: Any, detector: str | None = None, **params: Any) -> None:
         if detector is not None:
-            validate_params(
-                "RateWatch", {"detector": detector}, {"detector": Options(DETECTORS)}
-            )
+            validate_params("RateWatch", {"detector": detector}, {"detector": Options(DETECTORS)})
         self.action = action
         self.detector = detector
         self.params = dict(params)

@@ -7,9 +7,10 @@ before, against its reference, with every check; feed the findings to the alert 
 (alerts, and incidents in the ledger for critical ones); and write the findings and
 the monitor's state in one transaction. :func:`watch_monitor` repeats that on a timer.
 
-State. The last window judged, the rule engine's memory and the source's cursor live
-in the store's ``monitor_state`` row of the monitor, written together with the
-findings. A restart therefore judges no window twice and skips none. Alerts are sent
+State. The last window judged by each check and the rule engine's memory live in the
+store's ``monitor_state`` row of the monitor, written together with the findings; the
+source's cursor is written in the same transaction as the rows it logged. A restart
+therefore logs no row twice, judges no window twice and skips none. Alerts are sent
 while a window is judged, before that commit: a crash between the two can send an
 alert again on the next run (at least once, never lost).
 """

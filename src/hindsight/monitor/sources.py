@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -19,11 +20,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Connection, and_, or_, select, update
 
+from hindsight._plain import plain
 from hindsight.errors import ConfigError, DataError
 from hindsight.monitor.core import Monitor
 from hindsight.store import schema as t
+from hindsight.store.schema import SCHEMA_VERSION
 
 __all__ = [
     "ParquetSource",
@@ -69,10 +72,16 @@ class ParquetSource:
                 table = pq.read_table(file)
             except (OSError, pa.ArrowInvalid) as exc:
                 raise DataError(f"Could not read {file} as Parquet: {exc}") from exc
-            rows += _log_table(
-                monitor, table, self.timestamps, self.predictions, self.confidence, where=file
-            )
             seen[file] = mark
+            rows += _log_table(
+                monitor,
+                table,
+                self.timestamps,
+                self.predictions,
+                self.confidence,
+                where=file,
+                also=_committing(monitor, dict(seen)),
+            )
         return rows, seen
 
     def to_dict(self) -> dict[str, Any]:
@@ -146,6 +155,7 @@ class SqlTableSource:
                     rows = keep
                     last = max(float(r[names.index(self.timestamps)]) for r in keep)
             arrow = pa.table({n: [r[i] for r in rows] for i, n in enumerate(names)})
+            after = last
             total += _log_table(
                 monitor,
                 arrow,
@@ -153,8 +163,8 @@ class SqlTableSource:
                 self.predictions,
                 self.confidence,
                 where=f"table {self.table}",
+                also=_committing(monitor, after),
             )
-            after = last
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -168,6 +178,32 @@ class SqlTableSource:
         }
 
 
+def _committing(monitor: Monitor, cursor: Any) -> Callable[[Connection], None]:
+    """What a source hands to ``Monitor.log``: save ``cursor`` in its transaction."""
+    return lambda conn: _commit_cursor(conn, monitor, cursor)
+
+
+def _commit_cursor(conn: Connection, monitor: Monitor, cursor: Any) -> None:
+    """Record how far the source was read, inside the transaction that logged those rows."""
+    s = t.monitor_state
+    project = monitor.ledger.settings.project
+    where = (s.c.project == project, s.c.monitor == monitor.name)
+    row = conn.execute(select(s.c.state).where(*where)).first()
+    state = {**(dict(row[0]) if row is not None else {}), "source": plain(cursor)}
+    if row is None:
+        conn.execute(
+            s.insert().values(
+                project=project,
+                monitor=monitor.name,
+                state=state,
+                updated_at=time.time(),
+                schema_version=SCHEMA_VERSION,
+            )
+        )
+    else:
+        conn.execute(update(s).where(*where).values(state=state, updated_at=time.time()))
+
+
 def _log_table(
     monitor: Monitor,
     table: pa.Table,
@@ -176,6 +212,7 @@ def _log_table(
     confidence: str | None,
     *,
     where: str,
+    also: Callable[[Connection], None] | None = None,
 ) -> int:
     if table.num_rows == 0:
         return 0
@@ -188,7 +225,7 @@ def _log_table(
     pred = table.column(predictions) if predictions else None
     conf = table.column(confidence) if confidence else None
     features = table.drop_columns([c for c in (predictions, confidence) if c])
-    monitor.log(features, predictions=pred, confidence=conf, timestamps=timestamps)
+    monitor.log(features, predictions=pred, confidence=conf, timestamps=timestamps, also=also)
     return int(table.num_rows)
 
 
@@ -212,14 +249,15 @@ class PredictionLogSource:
 
     def pull(self, monitor: Monitor, cursor: Any, now: float) -> tuple[int, Any]:
         until = now - self.lag_s
-        old = cursor if isinstance(cursor, Mapping) else {}
-        rows, pred_cursor = self._predictions(monitor, old.get("predictions"), until)
-        labels, label_cursor = self._outcomes(monitor, old.get("outcomes"), until)
-        return rows + labels, {"predictions": pred_cursor, "outcomes": label_cursor}
+        # Both cursors in one dict, saved whole with every batch each part logs.
+        state = dict(cursor) if isinstance(cursor, Mapping) else {}
+        rows = self._predictions(monitor, state, until)
+        labels = self._outcomes(monitor, state, until)
+        return rows + labels, state
 
-    def _predictions(self, monitor: Monitor, cursor: Any, until: float) -> tuple[int, Any]:
+    def _predictions(self, monitor: Monitor, state: dict[str, Any], until: float) -> int:
         p = t.predictions
-        after_t, after_id = (cursor or [None, ""])[:2]
+        after_t, after_id = (state.get("predictions") or [None, ""])[:2]
         total = 0
         while True:
             query = select(
@@ -236,16 +274,18 @@ class PredictionLogSource:
             with monitor.ledger.store.read() as conn:
                 rows = conn.execute(query).all()
             if not rows:
-                return total, [after_t, after_id]
-            table, kwargs = _log_frame(rows)
-            monitor.log(table, **kwargs)
-            total += len(rows)
+                state["predictions"] = [after_t, after_id]
+                return total
             after_t, after_id = float(rows[-1].created_at), str(rows[-1].id)
+            state["predictions"] = [after_t, after_id]
+            table, kwargs = _log_frame(rows)
+            monitor.log(table, **kwargs, also=_committing(monitor, dict(state)))
+            total += len(rows)
 
-    def _outcomes(self, monitor: Monitor, cursor: Any, until: float) -> tuple[int, Any]:
+    def _outcomes(self, monitor: Monitor, state: dict[str, Any], until: float) -> int:
         """Labels recorded since the cursor, joined to their predictions by id."""
         p, o = t.predictions, t.outcomes
-        after_t, after_id = (cursor or [None, ""])[:2]
+        after_t, after_id = (state.get("outcomes") or [None, ""])[:2]
         total = 0
         while True:
             query = (
@@ -258,16 +298,19 @@ class PredictionLogSource:
             with monitor.ledger.store.read() as conn:
                 rows = conn.execute(query).all()
             if not rows:
-                return total, [after_t, after_id]
+                state["outcomes"] = [after_t, after_id]
+                return total
+            after_t, after_id = float(rows[-1].created_at), str(rows[-1].id)
+            state["outcomes"] = [after_t, after_id]
             labelled = [r for r in rows if r.label is not None]
             if labelled:
                 monitor.log_labels(
                     pa.array([str(r.label) for r in labelled]),
                     predictions=pa.array([str(r.output) for r in labelled]),
                     timestamps=np.array([float(r.at) for r in labelled]),
+                    also=_committing(monitor, dict(state)),
                 )
             total += len(labelled)
-            after_t, after_id = float(rows[-1].created_at), str(rows[-1].id)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "prediction_log", "service": self.service, "lag_s": self.lag_s}
