@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint typecheck unit bench clean browser
+.PHONY: demo test lint typecheck unit bench clean browser wrk
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,14 @@ browser:
 	    { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; }; } || \
 	  echo "chromium is not installed: browser tests skip (and fail under CI=true)"
 
-unit: $(VENV)/.test-installed browser
+# The serving benchmark's smoke test drives wrk (Debian's package), like `browser` above.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+	  { apt-get install -y -q wrk >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && apt-get install -y -q wrk >/dev/null; }; }; } || \
+	  echo "wrk is not installed: the serving benchmark's smoke test skips"
+
+unit: $(VENV)/.test-installed browser wrk
 	$(BIN)/python -m pytest
 
 test: lint typecheck unit
