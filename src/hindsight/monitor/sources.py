@@ -3,7 +3,8 @@ or a table in the store's database.
 
 A source ``pull(monitor, cursor, now) -> (rows_logged, new_cursor)`` logs what arrived
 since its cursor into the monitor's windows and returns the new cursor, a JSON-safe
-value the runner keeps in the monitor's state (so a restart reads nothing twice).
+value kept in the monitor's state. Every batch it logs records the cursor in the same
+transaction as its rows, so a pass that dies half way neither loses nor repeats a row.
 Batches logged in Python (:meth:`Monitor.log`) need no source.
 """
 
