@@ -33,6 +33,12 @@ PACKAGES = [
     "hindsight.monitor.decisions",
     "hindsight.monitor.feedback",
     "hindsight.monitor.alerting",
+    "hindsight.monitor.checks",
+    "hindsight.monitor.config",
+    "hindsight.monitor.labels",
+    "hindsight.monitor.online_fdr",
+    "hindsight.monitor.runner",
+    "hindsight.monitor.sources",
 ]
 
 

@@ -38,7 +38,15 @@ from hindsight.monitor.windows import ReferenceRule
 from hindsight.store import schema as t
 from hindsight.store.schema import SCHEMA_VERSION
 
-__all__ = ["MonitorPlan", "RunResult", "WindowResult", "run_monitor", "watch_monitor"]
+__all__ = [
+    "MonitorPlan",
+    "RunResult",
+    "WindowResult",
+    "findings",
+    "load_state",
+    "run_monitor",
+    "watch_monitor",
+]
 
 
 @dataclass(frozen=True)
