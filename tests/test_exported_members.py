@@ -39,6 +39,7 @@ PACKAGES = [
     "hindsight.monitor.online_fdr",
     "hindsight.monitor.runner",
     "hindsight.monitor.sources",
+    "hindsight.evaluate",
 ]
 
 
