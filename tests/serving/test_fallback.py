@@ -82,7 +82,10 @@ def test_each_fault_falls_back_within_the_deadline(primary: Fake, outcome: str) 
 def test_a_hanging_primary_never_blocks_an_answer() -> None:
     release = threading.Event()
     chain = FallbackChain(
-        [Fake("primary", hang=release), Fake("rules", output="r")], deadline_ms=30
+        # A generous reserve: the fake rules tier runs on a worker thread, and on a loaded
+        # CI machine a thread hop alone can take longer than a few milliseconds.
+        [Fake("primary", hang=release), Fake("rules", output="r")], deadline_ms=200,
+        last_tier_reserve_ms=50,
     )
     answers = [run(chain) for _ in range(5)]
     release.set()
