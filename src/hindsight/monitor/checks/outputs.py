@@ -18,6 +18,17 @@ from hindsight.serving.rollout.stats import compare_rates
 __all__ = ["ConfidenceCheck", "HealthCheck", "RateCheck"]
 
 
+def _welch(cur: NumericColumnProfile, ref: NumericColumnProfile) -> tuple[float, float]:
+    """Welch's t-test of two columns' means from their profiles' moments."""
+    res = sps.ttest_ind_from_stats(
+        cur.mean, cur.std, cur.n, ref.mean, ref.std, ref.n, equal_var=False
+    )
+    t_stat, p = float(res.statistic), float(res.pvalue)
+    if not math.isfinite(p):  # both constant: no evidence either way
+        t_stat, p = 0.0, 1.0 if cur.mean == ref.mean else 0.0
+    return t_stat, p
+
+
 @dataclass(frozen=True)
 class ConfidenceCheck:
     """The window's mean confidence and low-confidence share against the reference.
@@ -84,12 +95,7 @@ class ConfidenceCheck:
                     evidence,
                 )
             ]
-        res = sps.ttest_ind_from_stats(
-            cur.mean, cur.std, n_c, ref.mean, ref.std, n_r, equal_var=False
-        )
-        t_stat, p = float(res.statistic), float(res.pvalue)
-        if not math.isfinite(p):  # both constant: no evidence either way
-            t_stat, p = 0.0, 1.0 if cur.mean == ref.mean else 0.0
+        t_stat, p = _welch(cur, ref)
         moved = cur.mean - ref.mean
         mean_shift = p < self.alpha and abs(moved) >= self.min_effect
         low = compare_rates(
@@ -126,12 +132,7 @@ class ConfidenceCheck:
         ref = _numeric(reference.profile, self.entropy_column, "ConfidenceCheck")
         if cur is None or ref is None or min(cur.n, ref.n) < self.min_samples:
             return None
-        res = sps.ttest_ind_from_stats(
-            cur.mean, cur.std, cur.n, ref.mean, ref.std, ref.n, equal_var=False
-        )
-        t_stat, p = float(res.statistic), float(res.pvalue)
-        if not math.isfinite(p):
-            t_stat, p = 0.0, 1.0 if cur.mean == ref.mean else 0.0
+        t_stat, p = _welch(cur, ref)
         rose = p < self.alpha and cur.mean - ref.mean >= self.min_effect
         return {
             "current": cur.mean,
