@@ -28,6 +28,7 @@ SCRIPTS = (
     "serving/run.py",
     "monitor/run.py",
     "monitor/rates.py",
+    "evaluate/slices.py",
 )
 DIAGNOSE_TARGET = 0.90
 

@@ -40,6 +40,10 @@ PACKAGES = [
     "hindsight.monitor.runner",
     "hindsight.monitor.sources",
     "hindsight.evaluate",
+    "hindsight.evaluate.scenarios",
+    "hindsight.evaluate.false_positives",
+    "hindsight.evaluate.slices",
+    "hindsight.evaluate.metrics",
 ]
 
 

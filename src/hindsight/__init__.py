@@ -65,6 +65,7 @@ __all__ = [
     "diagnose",
     "draft_postmortem",
     "drift_report",
+    "evaluate",
     "experiment",
     "fingerprint",
     "get_ledger",
@@ -114,6 +115,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "evaluate":  # the subpackage, callable as its evaluate() function
+        return importlib.import_module("hindsight.evaluate")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'hindsight' has no attribute {name!r}")

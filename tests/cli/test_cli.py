@@ -150,7 +150,7 @@ EXPECTED_COMMANDS = {
     ("lessons", "apply"), ("postmortem",), ("postmortem", "new"), ("postmortem", "show"),
     ("postmortem", "edit"), ("postmortem", "list"), ("import",), ("import", "mlflow"),
     ("profile",), ("check",), ("drift",), ("serve",), ("monitor",), ("monitor", "run"),
-    ("monitor", "watch"), ("monitor", "windows"), ("monitor", "findings"),
+    ("monitor", "watch"), ("monitor", "windows"), ("monitor", "findings"), ("evaluate",),
 }
 
 

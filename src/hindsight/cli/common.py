@@ -118,7 +118,8 @@ def load_config_file(path: Path | None) -> dict[str, Any]:
     return data
 
 
-_CRIT = re.compile(r"^\s*([A-Za-z0-9_.:/-]+)\s*(>=|<=|==|!=|>|<)\s*(\S+)\s*$")
+# The name is lazy, so it may hold "@" and "=" ("recall@segment=new>=0.5" splits at ">=").
+_CRIT = re.compile(r"^\s*(\S.*?)\s*(>=|<=|==|!=|>|<)\s*(\S+)\s*$")
 
 
 def parse_criteria_options(values: list[str] | None) -> dict[str, str]:

@@ -12,6 +12,7 @@ from hindsight import __version__
 from hindsight.cli import (
     common,
     data_cmd,
+    evaluate_cmd,
     experiments,
     importer,
     lessons,
@@ -34,6 +35,7 @@ app = typer.Typer(
 experiments.register(app)
 data_cmd.register(app)
 serve_cmd.register(app)
+evaluate_cmd.register(app)
 app.add_typer(lessons.app, name="lessons")
 app.add_typer(postmortem.app, name="postmortem")
 app.add_typer(monitor_cmd.app, name="monitor")

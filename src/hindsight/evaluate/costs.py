@@ -25,22 +25,22 @@ from numpy.typing import ArrayLike, NDArray
 from hindsight._plain import plain_fields
 from hindsight.errors import ConfigError, DataError
 
-__all__ = ["CostCurve", "ThresholdChoice", "best_threshold", "cost_curve"]
+__all__ = ["CostCurve", "ThresholdChoice", "best_threshold", "cost_curve", "decision_costs"]
 
 _Float = NDArray[np.float64]
 _KEYS = ("tp", "fp", "fn", "tn")
 
 
-def _labels(y_true: ArrayLike, owner: str) -> NDArray[np.bool_]:
+def _labels(y_true: ArrayLike, owner: str, what: str = "y_true") -> NDArray[np.bool_]:
     y = np.asarray(y_true)
     if y.ndim != 1 or y.size == 0:
-        raise DataError(f"{owner}: y_true must be a non-empty 1-D array. Got shape {y.shape}.")
+        raise DataError(f"{owner}: {what} must be a non-empty 1-D array. Got shape {y.shape}.")
     if y.dtype.kind == "f" and np.isnan(y).any():
-        raise DataError(f"{owner}: y_true has missing values; drop the unlabelled rows first.")
+        raise DataError(f"{owner}: {what} has missing values; drop the unlabelled rows first.")
     values = np.unique(y)
     if y.dtype.kind not in "biuf" or not set(values.tolist()) <= {0, 1}:
         raise DataError(
-            f"{owner}: y_true must be 0/1 (or bool) for a binary cost; got values "
+            f"{owner}: {what} must be 0/1 (or bool) for a binary cost; got values "
             f"{values[:5].tolist()}. Map the positive class to 1 first."
         )
     return y.astype(bool)
@@ -125,6 +125,20 @@ def cost_curve(y_true: ArrayLike, scores: ArrayLike, costs: Mapping[str, Any]) -
     return CostCurve(thresholds[::-1].copy(), (totals / y.size)[::-1].copy(), int(y.size))
 
 
+def _row_costs(y: NDArray[np.bool_], pred: NDArray[np.bool_], c: dict[str, _Float]) -> _Float:
+    return np.where(pred, np.where(y, c["tp"], c["fp"]), np.where(y, c["fn"], c["tn"]))
+
+
+def decision_costs(y_true: ArrayLike, y_pred: ArrayLike, costs: Mapping[str, Any]) -> _Float:
+    """What each binary decision cost: ``fp``, ``fn``, ``tp`` or ``tn`` of its row."""
+    owner = "decision_costs"
+    y = _labels(y_true, owner)
+    pred = _labels(y_pred, owner, "y_pred")
+    if pred.shape != y.shape:
+        raise DataError(f"{owner}: need one decision per label ({y.size}); got {pred.size}.")
+    return _row_costs(y, pred, _costs(costs, y.size, owner))
+
+
 @dataclass(frozen=True)
 class ThresholdChoice:
     """The cheapest threshold, its expected cost per decision, and a bootstrap interval."""
@@ -185,8 +199,5 @@ def best_threshold(
         )
         lo, hi = np.quantile(picks, [(1 - confidence) / 2, (1 + confidence) / 2])
         ci = (float(lo), float(hi))
-    pred_half = s >= 0.5
-    at_half = float(
-        np.where(pred_half, np.where(y, c["tp"], c["fp"]), np.where(y, c["fn"], c["tn"])).mean()
-    )
+    at_half = float(_row_costs(y, s >= 0.5, c).mean())
     return ThresholdChoice(t_best, cost_best, ci, float(confidence), int(bootstrap), at_half)
