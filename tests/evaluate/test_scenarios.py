@@ -6,9 +6,6 @@ from __future__ import annotations
 import asyncio
 import doctest
 import json
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +24,9 @@ from hindsight.errors import ConfigError, DataError
 from hindsight.evaluate.replay import Reply
 from hindsight.evaluate.scenarios import Scenarios
 from hindsight.serving import CallableBackend, CircuitBreaker, RulesBackend, Tier
+from hindsight.serving.app import create_app
 from hindsight.serving.service import Service
+from live_server import free_port, live_server
 
 FEATURES = ("amount", "user_age_days")
 KINDS = ("pandas", "polars", "arrow", "dict")
@@ -554,34 +553,11 @@ def test_replay_definitions_are_validated(tmp_path: Path) -> None:
 TOKEN = "scenario-token"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def serving(service: Service) -> Iterator[str]:
     """Serve ``service`` with uvicorn on loopback in a thread; yield its base URL."""
-    uvicorn = pytest.importorskip("uvicorn")
-    from hindsight.serving.app import create_app
-
-    port = _free_port()
-    config = uvicorn.Config(create_app(service, token=TOKEN), host="127.0.0.1", port=port,
-                            log_level="warning", access_log=False, lifespan="on")  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    with live_server(create_app(service, token=TOKEN)) as url:
+        yield url + "/"
 
 
 def test_replay_over_http_against_a_live_server() -> None:
@@ -604,7 +580,7 @@ def test_replay_over_http_against_a_live_server() -> None:
 
 
 def test_replay_over_http_to_nothing_fails_every_step() -> None:
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     steps = [{"inputs": {"amount": 1}}, {"inputs": {"amount": 2}}]
     result = Scenarios("s").replay("down", steps, target=url, timeout=2).run().results[0]
     assert (result.passed, result.count) == (False, 2)

@@ -9,7 +9,6 @@ flow must work end to end.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -23,13 +22,12 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-import uvicorn
-
 from hindsight.serving import AbstentionPolicy, CircuitBreaker, MockBackend, RulesBackend, Tier
 from hindsight.serving.app import create_app
 from hindsight.serving.backend import ModelBackend, ModelOutput
 from hindsight.serving.service import Service
 from hindsight.store import Store, open_store
+from live_server import live_server
 
 TOKEN = "t0ken-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -41,34 +39,13 @@ DEADLINE_MS = 50.0
 MARGIN_MS = 250.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def running(service: Service) -> Iterator[httpx.Client]:
     """Serve ``service`` with uvicorn in a thread; yield a client; shut down cleanly."""
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(service, token=TOKEN), host="127.0.0.1", port=port, log_level="warning",
-        access_log=False, lifespan="on",
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    with live_server(create_app(service, token=TOKEN)) as url, httpx.Client(
+        base_url=url, timeout=10
+    ) as client:
+        yield client
 
 
 class Flaky(ModelBackend):
