@@ -15,7 +15,7 @@ For calibrated scores and constant costs the cheapest threshold is the Bayes dec
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,8 @@ from numpy.typing import ArrayLike, NDArray
 from hindsight._plain import plain_fields
 from hindsight.errors import ConfigError, DataError
 
-__all__ = ["CostCurve", "ThresholdChoice", "best_threshold", "cost_curve", "decision_costs"]
+__all__ = ["CostCurve", "ThresholdChoice", "best_threshold", "cost_curve", "decision_costs",
+           "poisson_interval"]
 
 _Float = NDArray[np.float64]
 _KEYS = ("tp", "fp", "fn", "tn")
@@ -139,6 +140,21 @@ def decision_costs(y_true: ArrayLike, y_pred: ArrayLike, costs: Mapping[str, Any
     return _row_costs(y, pred, _costs(costs, y.size, owner))
 
 
+def poisson_interval(
+    statistic: Callable[[_Float], float], n: int, bootstrap: int, confidence: float, seed: int
+) -> tuple[float, float] | None:
+    """A percentile bootstrap interval of ``statistic(weights)`` over Poisson(1) row weights.
+
+    Reweighting instead of resampling lets a statistic reuse one sort of the rows.
+    """
+    if not bootstrap:
+        return None
+    rng = np.random.default_rng(seed)
+    picks = np.array([statistic(rng.poisson(1.0, n).astype(np.float64)) for _ in range(bootstrap)])
+    lo, hi = np.quantile(picks, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return (float(lo), float(hi))
+
+
 @dataclass(frozen=True)
 class ThresholdChoice:
     """The cheapest threshold, its expected cost per decision, and a bootstrap interval."""
@@ -191,13 +207,6 @@ def best_threshold(
         return float(thresholds[i]), float(curve[i] / total_w)
 
     t_best, cost_best = pick(None)
-    ci = None
-    if bootstrap:
-        rng = np.random.default_rng(seed)
-        picks = np.array(
-            [pick(rng.poisson(1.0, y.size).astype(np.float64))[0] for _ in range(bootstrap)]
-        )
-        lo, hi = np.quantile(picks, [(1 - confidence) / 2, (1 + confidence) / 2])
-        ci = (float(lo), float(hi))
+    ci = poisson_interval(lambda w: pick(w)[0], y.size, bootstrap, confidence, seed)
     at_half = float(_row_costs(y, s >= 0.5, c).mean())
     return ThresholdChoice(t_best, cost_best, ci, float(confidence), int(bootstrap), at_half)

@@ -20,6 +20,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from hindsight._plain import plain_fields
 from hindsight.errors import ConfigError, DataError
+from hindsight.evaluate.costs import poisson_interval
 from hindsight.evaluate.costs_multiclass import mean_ci
 
 __all__ = ["RegressionCosts", "regression_costs"]
@@ -106,17 +107,9 @@ def regression_costs(
     resid = y - yhat
     row = _cost(resid, under, over)
     shift = _best_shift(resid, under, over, None)
-    ci = None
-    if bootstrap:
-        rng = np.random.default_rng(seed)
-        picks = np.array(
-            [
-                _best_shift(resid, under, over, rng.poisson(1.0, y.size).astype(np.float64))
-                for _ in range(bootstrap)
-            ]
-        )
-        lo, hi = np.quantile(picks, [(1 - confidence) / 2, (1 + confidence) / 2])
-        ci = (float(lo), float(hi))
+    ci = poisson_interval(
+        lambda w: _best_shift(resid, under, over, w), y.size, bootstrap, confidence, seed
+    )
     return RegressionCosts(
         expected_cost=float(row.mean()),
         expected_cost_ci=mean_ci(row, confidence),
