@@ -69,3 +69,26 @@ def test_bad_input_exits_2_with_one_line(predictions: Path, tmp_path: Path) -> N
     assert "nope" in r.stderr and "Traceback" not in r.stderr
     r = _run(str(predictions), "-y", "y", "--score", "score", "--threshold", "high", cwd=tmp_path)
     assert r.returncode == 2 and "cheapest" in r.stderr
+
+
+def test_a_multiclass_cost_matrix_and_regression_costs(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    n = 3000
+    y = rng.choice(["low", "mid", "high"], n)
+    pred = np.where(rng.random(n) < 0.7, y, rng.choice(["low", "mid", "high"], n))
+    pd.DataFrame({"y": y, "pred": pred}).to_csv(tmp_path / "mc.csv", index=False)
+    (tmp_path / "costs.json").write_text(json.dumps({"high": {"low": 20, "mid": 10}}))
+    r = _run(str(tmp_path / "mc.csv"), "-y", "y", "--pred", "pred", "--cost-matrix",
+             str(tmp_path / "costs.json"), "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    cost = np.where(y == pred, 0.0, 1.0)
+    cost[(y == "high") & (pred == "low")] = 20
+    cost[(y == "high") & (pred == "mid")] = 10
+    got = json.loads(r.stdout)["evaluation"]["costs"]["expected_cost"]
+    assert got == pytest.approx(cost.mean())
+    t = rng.normal(50, 5, n)
+    pd.DataFrame({"t": t, "f": t + 1.0}).to_csv(tmp_path / "reg.csv", index=False)
+    r = _run(str(tmp_path / "reg.csv"), "-y", "t", "--pred", "f", "--cost-under", "3",
+             "--cost-over", "1", "--criteria", "expected_cost<=0.5", "--json", cwd=tmp_path)
+    assert r.returncode == 1  # over-forecasting by 1 costs 1 per prediction
+    assert json.loads(r.stdout)["evaluation"]["costs"]["expected_cost"] == pytest.approx(1.0)

@@ -5,7 +5,6 @@ Exit codes: 0 every criterion met (or none given); 1 a criterion missed; 2 bad i
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -73,8 +72,7 @@ def _costs(
             "(regression) or --cost-matrix (multi-class)."
         )
     if matrix is not None:
-        return load_config_file(matrix) if matrix.suffix in (".yaml", ".yml", ".toml") else \
-            json.loads(matrix.read_text(encoding="utf-8"))
+        return load_config_file(matrix)
     return binary or regression or None
 
 

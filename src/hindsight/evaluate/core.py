@@ -13,7 +13,7 @@ criteria judge an evaluation directly.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,8 +30,13 @@ from hindsight.evaluate.costs import (
     cost_curve,
     decision_costs,
 )
-from hindsight.evaluate.costs_multiclass import CostMatrix, codes_for, matrix_costs, mean_ci
-from hindsight.evaluate.costs_regression import regression_costs
+from hindsight.evaluate.costs_multiclass import (
+    CostMatrix,
+    matrix_costs,
+    matrix_row_costs,
+    mean_ci,
+)
+from hindsight.evaluate.costs_regression import regression_costs, regression_row_costs
 from hindsight.evaluate.metrics import (
     binary_metrics,
     multiclass_metrics,
@@ -180,6 +185,13 @@ class _Columns:
             )
         return arr
 
+    def costs(self, costs: Any, n: int, shape: str) -> dict[str, Any]:
+        """A cost mapping with its column names read from the data."""
+        if not isinstance(costs, Mapping):
+            raise ConfigError(f"evaluate: {shape}.")
+        return {k: (self.get(v, f"costs[{k!r}]", n) if isinstance(v, str) else v)
+                for k, v in costs.items()}
+
 
 def _task_of(y: NDArray[Any], probabilities: Any, costs: Any, given: str | None) -> str:
     if given is not None:
@@ -294,15 +306,10 @@ def _binary(
 ) -> tuple[_Metrics, NDArray[np.float64] | None, NDArray[np.float64], dict[str, Any]]:
     y = _binary_labels(y_raw, positive, "y_true")
     s = None if scores is None else cols.get(scores, "scores", n).astype(np.float64)
-    cost_spec = None
-    if costs is not None:
-        if not isinstance(costs, Mapping):
-            raise ConfigError(
-                "evaluate: binary costs map 'fp', 'fn' (and optionally 'tp', 'tn') to a cost, "
-                "an array of per-row costs or a column name, e.g. {'fp': 5, 'fn': 'amount'}."
-            )
-        cost_spec = {k: (cols.get(v, f"costs[{k!r}]", n) if isinstance(v, str) else v)
-                     for k, v in costs.items()}
+    cost_spec = None if costs is None else cols.costs(
+        costs, n, "binary costs map 'fp', 'fn' (and optionally 'tp', 'tn') to a cost, an array "
+        "of per-row costs or a column name, e.g. {'fp': 5, 'fn': 'amount'}"
+    )
     choice = curve = None
     if s is not None and cost_spec is not None:
         choice = best_threshold(y, s, cost_spec, bootstrap=bootstrap, confidence=confidence,
@@ -389,10 +396,7 @@ def _multiclass(
         mcost = matrix_costs(y_text, pred_text, matrix, probabilities=probs,
                              prob_classes=class_text, scale=scale, confidence=confidence)
         base["costs"] = {**mcost.to_dict(), "matrix": matrix.to_dict()}
-        row_cost = matrix.array[codes_for(y_text, matrix.classes, "evaluate"),
-                                codes_for(pred_text, matrix.classes, "evaluate")]
-        if scale is not None:
-            row_cost = row_cost * np.asarray(scale, dtype=np.float64)
+        row_cost = matrix_row_costs(y_text, pred_text, matrix, scale=scale)
     loss = row_cost if row_cost is not None else (y_text != pred_text).astype(np.float64)
     return metrics_of, row_cost, loss, base
 
@@ -413,19 +417,13 @@ def _regression(
     base: dict[str, Any] = {"metrics": metrics_of(None)}
     row_cost = None
     if costs is not None:
-        if not isinstance(costs, Mapping):
-            raise ConfigError(
-                "evaluate: regression costs map 'under' and/or 'over' to a cost per unit of "
-                "error, e.g. {'under': 3, 'over': 1}."
-            )
-        spec = {k: (cols.get(v, f"costs[{k!r}]", n) if isinstance(v, str) else v)
-                for k, v in costs.items()}
+        spec = cols.costs(
+            costs, n, "regression costs map 'under' and/or 'over' to a cost per unit of error, "
+            "e.g. {'under': 3, 'over': 1}"
+        )
         rc = regression_costs(y, pred, spec, bootstrap=bootstrap, confidence=confidence, seed=seed)
         base["costs"] = rc.to_dict()
-        under = np.broadcast_to(np.asarray(spec.get("under", 0.0), dtype=np.float64), (n,))
-        over = np.broadcast_to(np.asarray(spec.get("over", 0.0), dtype=np.float64), (n,))
-        resid = y - pred
-        row_cost = np.where(resid > 0, under * resid, -over * resid)
+        row_cost = regression_row_costs(y, pred, spec)
     loss = row_cost if row_cost is not None else np.abs(y - pred)
     return metrics_of, row_cost, loss, base
 
@@ -485,7 +483,7 @@ def _named_slices(
                 f"evaluate: no rows match slice {label!r} ({expr}); check the predicate."
             )
         result = _group_result("slice", str(label), mask, n, metrics_of, row_cost, kind)
-        out.append(SegmentResult(**{**result.__dict__, "expr": str(expr)}))
+        out.append(replace(result, expr=str(expr)))
     return out
 
 

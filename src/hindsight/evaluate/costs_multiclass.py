@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike, NDArray
 from hindsight._plain import plain_fields
 from hindsight.errors import ConfigError, DataError
 
-__all__ = ["CostMatrix", "MatrixCosts", "matrix_costs", "mean_ci"]
+__all__ = ["CostMatrix", "MatrixCosts", "codes_for", "matrix_costs", "matrix_row_costs", "mean_ci"]
 
 _Float = NDArray[np.float64]
 
@@ -155,6 +155,28 @@ def codes_for(labels: ArrayLike, classes: Sequence[str], owner: str) -> NDArray[
     return np.asarray(order[pos], dtype=np.intp)
 
 
+def _coded(
+    y_true: ArrayLike, y_pred: ArrayLike, costs: CostMatrix, scale: ArrayLike | None, owner: str
+) -> tuple[NDArray[np.intp], NDArray[np.intp], _Float]:
+    """True and decided classes as matrix indices, and each row's scale (1 without one)."""
+    t = codes_for(y_true, costs.classes, owner)
+    p = codes_for(y_pred, costs.classes, owner)
+    if t.shape != p.shape or t.ndim != 1 or t.size == 0:
+        raise DataError(f"{owner}: need one decision per label; got {p.shape} for {t.shape}.")
+    w = np.ones(t.size) if scale is None else np.asarray(scale, dtype=np.float64)
+    if w.shape != t.shape or not np.isfinite(w).all():
+        raise DataError(f"{owner}: scale needs one finite number per row ({t.size}).")
+    return t, p, w
+
+
+def matrix_row_costs(
+    y_true: ArrayLike, y_pred: ArrayLike, costs: CostMatrix, *, scale: ArrayLike | None = None
+) -> _Float:
+    """What each multi-class decision cost: ``C[true, decided]``, times the row's scale."""
+    t, p, w = _coded(y_true, y_pred, costs, scale, "matrix_row_costs")
+    return costs.array[t, p] * w
+
+
 def matrix_costs(
     y_true: ArrayLike,
     y_pred: ArrayLike,
@@ -173,13 +195,7 @@ def matrix_costs(
     owner = "matrix_costs"
     classes = costs.classes
     c = costs.array
-    t = codes_for(y_true, classes, owner)
-    p = codes_for(y_pred, classes, owner)
-    if t.shape != p.shape or t.ndim != 1 or t.size == 0:
-        raise DataError(f"{owner}: need one decision per label; got {p.shape} for {t.shape}.")
-    w = np.ones(t.size) if scale is None else np.asarray(scale, dtype=np.float64)
-    if w.shape != t.shape or not np.isfinite(w).all():
-        raise DataError(f"{owner}: scale needs one finite number per row ({t.size}).")
+    t, p, w = _coded(y_true, y_pred, costs, scale, owner)
     row_cost = c[t, p] * w
     k = len(classes)
     pair_totals = np.bincount(t * k + p, weights=row_cost, minlength=k * k).reshape(k, k)

@@ -23,7 +23,7 @@ from hindsight.errors import ConfigError, DataError
 from hindsight.evaluate.costs import poisson_interval
 from hindsight.evaluate.costs_multiclass import mean_ci
 
-__all__ = ["RegressionCosts", "regression_costs"]
+__all__ = ["RegressionCosts", "regression_costs", "regression_row_costs"]
 
 _Float = NDArray[np.float64]
 
@@ -84,6 +84,25 @@ def _best_shift(resid: _Float, under: _Float, over: _Float, weights: _Float | No
     return float(r[int(np.argmax(balanced))])
 
 
+def _inputs(
+    y_true: ArrayLike, y_pred: ArrayLike, costs: Mapping[str, Any], owner: str
+) -> tuple[_Float, _Float, _Float, _Float]:
+    y = np.asarray(y_true, dtype=np.float64)
+    yhat = np.asarray(y_pred, dtype=np.float64)
+    if y.ndim != 1 or y.size == 0 or yhat.shape != y.shape:
+        raise DataError(f"{owner}: need one prediction per label; got {yhat.shape} for {y.shape}.")
+    if not (np.isfinite(y).all() and np.isfinite(yhat).all()):
+        raise DataError(f"{owner}: labels and predictions must be finite numbers; drop NaN rows.")
+    under, over = _weights(costs, y.size, owner)
+    return y, yhat, under, over
+
+
+def regression_row_costs(y_true: ArrayLike, y_pred: ArrayLike, costs: Mapping[str, Any]) -> _Float:
+    """What each prediction's error cost: ``under`` per unit too low, ``over`` per unit too high."""
+    y, yhat, under, over = _inputs(y_true, y_pred, costs, "regression_row_costs")
+    return _cost(y - yhat, under, over)
+
+
 def regression_costs(
     y_true: ArrayLike,
     y_pred: ArrayLike,
@@ -95,15 +114,9 @@ def regression_costs(
 ) -> RegressionCosts:
     """Asymmetric linear cost of regression errors, and the constant shift that costs least."""
     owner = "regression_costs"
-    y = np.asarray(y_true, dtype=np.float64)
-    yhat = np.asarray(y_pred, dtype=np.float64)
-    if y.ndim != 1 or y.size == 0 or yhat.shape != y.shape:
-        raise DataError(f"{owner}: need one prediction per label; got {yhat.shape} for {y.shape}.")
-    if not (np.isfinite(y).all() and np.isfinite(yhat).all()):
-        raise DataError(f"{owner}: labels and predictions must be finite numbers; drop NaN rows.")
     if not isinstance(bootstrap, int) or bootstrap < 0:
         raise ConfigError(f"{owner}: bootstrap must be an int >= 0. Got {bootstrap!r}.")
-    under, over = _weights(costs, y.size, owner)
+    y, yhat, under, over = _inputs(y_true, y_pred, costs, owner)
     resid = y - yhat
     row = _cost(resid, under, over)
     shift = _best_shift(resid, under, over, None)

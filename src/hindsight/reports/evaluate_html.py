@@ -63,15 +63,18 @@ def _verdict_view(v: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+def _with_ci(value: Any, ci: Any, label: str = "CI") -> str:
+    lo, hi = ci if ci else (None, None)
+    return f"{fmt_num(value, 4)} ({label} {fmt_num(lo, 4)} to {fmt_num(hi, 4)})"
+
+
 def _facts(ev: Mapping[str, Any], costs: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     out = [("Rows", f"{int(ev.get('n') or 0):,}")]
     if ev.get("threshold") is not None:
         out.append(("Decision threshold", fmt_num(ev["threshold"], 4)))
     if costs:
-        ci = costs.get("expected_cost_ci") or [None, None]
         out.append(("Expected cost per decision",
-                    f"{fmt_num(costs.get('expected_cost'), 4)} "
-                    f"(95% CI {fmt_num(ci[0], 4)} to {fmt_num(ci[1], 4)})"))
+                    _with_ci(costs.get("expected_cost"), costs.get("expected_cost_ci"), "95% CI")))
         out.append(("Total cost", fmt_num(costs.get("total_cost"), 6)))
         if costs.get("bayes_expected_cost") is not None:
             out.append(("Cost of the cheapest decisions from the probabilities",
@@ -79,16 +82,14 @@ def _facts(ev: Mapping[str, Any], costs: Mapping[str, Any] | None) -> list[tuple
                         f"({fmt_num(100 * (as_float(costs.get('bayes_changed_share')) or 0), 3)}% "
                         "of decisions would change)"))
         if costs.get("best_shift") is not None:
-            ci2 = costs.get("best_shift_ci") or [None, None]
             out.append(("Cheapest shift of the predictions",
-                        f"{fmt_num(costs['best_shift'], 4)} (CI {fmt_num(ci2[0], 4)} to "
-                        f"{fmt_num(ci2[1], 4)}), cost then {fmt_num(costs.get('cost_after_shift'), 4)}"))
+                        f"{_with_ci(costs['best_shift'], costs.get('best_shift_ci'))}, cost then "
+                        f"{fmt_num(costs.get('cost_after_shift'), 4)}"))
     choice = ev.get("threshold_choice")
     if choice:
-        ci = choice.get("ci") or [None, None]
         out.append(("Cheapest threshold",
-                    f"{fmt_num(choice.get('threshold'), 4)} (CI {fmt_num(ci[0], 4)} to "
-                    f"{fmt_num(ci[1], 4)}), cost {fmt_num(choice.get('expected_cost'), 4)}"))
+                    f"{_with_ci(choice.get('threshold'), choice.get('ci'))}, cost "
+                    f"{fmt_num(choice.get('expected_cost'), 4)}"))
         out.append(("Cost at threshold 0.5", fmt_num(choice.get("cost_at_half"), 4)))
     return out
 
