@@ -678,6 +678,30 @@ def test_demo_json(demo: Demo) -> None:
     assert path.read_text(encoding="utf-8").startswith("# deep-ranker-v2")
 
 
+def test_demo_judges_the_recommenders_by_cost_and_by_slice(demo: Demo) -> None:
+    models = demo.result["evaluation"]["models"]
+    base, hybrid = models["cf-baseline"], models["hybrid-recommender"]
+    # The baseline's misses cost most on new users; the slice search names them.
+    assert base["passed"] is False and set(base["missed"]) == {"expected_cost", "recall@user=new"}
+    assert base["worst_slice"]["expr"] == "user == 'new'" and base["worst_slice"]["size"] == 400
+    assert base["cost_new"] > 4 * base["cost_returning"]
+    assert hybrid["passed"] is True and hybrid["expected_cost"] < base["expected_cost"]
+    assert hybrid["hit_rate_new"] > base["hit_rate_new"]
+    for entry in (base, hybrid):
+        page = Path(entry["report"])
+        assert page.parent == demo.home / "reports" and page.suffix == ".html"
+        report = json.loads(page.with_suffix(".json").read_text(encoding="utf-8"))
+        assert report["schema"] == "hindsight.evaluation/1"
+        assert report["passed"] is entry["passed"]
+    # The evaluation was logged to the experiments, so the ledger judged it as a criterion.
+    shown = ok_json(demo.url, "show", demo.result["experiments"]["baseline"])
+    verdicts = {v["metric"]: v["verdict"] for v in shown["verdicts"]}
+    assert verdicts["recall@user=new"] == "missed" and verdicts["expected_cost"] == "missed"
+    shown = ok_json(demo.url, "show", demo.result["experiments"]["hybrid"])
+    assert {v["metric"]: v["verdict"] for v in shown["verdicts"]}["recall@user=new"] == "met"
+    assert shown["summary"]["recall@user=new"] == pytest.approx(hybrid["hit_rate_new"])
+
+
 def test_demo_repeat_surfaces_the_crash_lesson(demo: Demo) -> None:
     res = demo.result
     shown = ok_json(demo.url, "show", res["experiments"]["repeat"])

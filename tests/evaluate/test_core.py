@@ -128,6 +128,17 @@ def test_found_slices_leave_out_the_label_and_score_columns() -> None:
     assert any("age_days" in s.columns for s in ev.found.slices)
 
 
+def test_find_options_reach_find_slices() -> None:
+    df = _fraud()
+    ev = evaluate("y", scores="score", data=df, find={"max_order": 1, "top": 1})
+    assert ev.found is not None and len(ev.found.slices) == 1
+    assert ev.found.slices[0].order == 1
+    only = evaluate("y", scores="score", data=df, find={"columns": ["age_days"]})
+    assert only.found is not None and only.found.columns == ("age_days",)
+    with pytest.raises(ConfigError, match="find= got 'loss'"):
+        evaluate("y", scores="score", data=df, find={"loss": "y"})
+
+
 def test_bad_input_names_what_to_fix() -> None:
     df = _fraud(500)
     with pytest.raises(DataError, match="'nope' is not in the data"):

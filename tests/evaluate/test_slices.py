@@ -398,6 +398,21 @@ def test_continuous_loss_a_loss_column_and_options() -> None:
     assert big.min_size == 2000 and all(s.size >= 2000 for s in big.slices)
 
 
+def test_a_slice_inside_another_by_its_rows_replaces_it() -> None:
+    # Every new user has no history, so "user == 'new'" lies inside "history < 3" by its
+    # rows (not by its conditions); the few thin-history returning users are no worse than
+    # the rest, so the slice that names the cause is the one reported.
+    rng = np.random.default_rng(3)
+    n = 6000
+    new = rng.random(n) < 0.15
+    history = np.where(new, 0, rng.integers(1, 60, n))
+    miss = rng.random(n) < np.where(new, 0.6, 0.2)
+    report = find_slices({"user": np.where(new, "new", "returning"), "history": history},
+                         miss, max_order=1, min_effect=0.2)
+    assert [s.expr for s in report.slices] == ["user == 'new'"]
+    assert report.significant >= 2  # the history tail was significant too, and dropped
+
+
 def test_the_report_is_strict_json() -> None:
     table, error, _ = _planted(5000, 8)
     table = table.append_column("when", pa.array(np.arange(5000).astype("datetime64[s]")))

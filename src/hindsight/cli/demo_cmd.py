@@ -20,7 +20,8 @@ def demo(
     ledger = get_cli_ledger()
     say = (lambda _m: None) if as_json else (lambda m: console.out(m, highlight=False))
     result = run_demo(
-        ledger, project=project, seed=seed, out_dir=ledger.settings.home / "postmortems", say=say
+        ledger, project=project, seed=seed, out_dir=ledger.settings.home / "postmortems",
+        reports_dir=ledger.settings.home / "reports", say=say,
     )
     if as_json:
         print_json(result.to_dict())
@@ -32,5 +33,6 @@ def demo(
         f"  hindsight similar {result.failures['repeat']}\n"
         f"  hindsight lessons list -p {project}\n"
         f"  hindsight metrics -p {project}\n"
-        f"  hindsight postmortem show {result.postmortem_id}"
+        f"  hindsight postmortem show {result.postmortem_id}\n"
+        f"  evaluation report (offline HTML): {result.evaluation['models']['cf-baseline'].get('report', '')}"
     )

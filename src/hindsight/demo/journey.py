@@ -5,7 +5,9 @@ Each step trains a real (small, seeded, NumPy-only) model from
 judge it: a collaborative-filtering baseline that misses new users, a deep model
 too slow to serve, a config typo that crashes, a teammate repeating that crash
 (hindsight surfaces the earlier lesson), a diverging learning rate, and a hybrid
-that meets every criterion. Then the learning metrics and a post-mortem draft.
+that meets every criterion. Both recommenders are also priced by what their misses cost,
+new users against returning ones. Then serving, monitoring, the learning metrics and a
+post-mortem draft.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from hindsight.demo.evaluation_act import EVAL_CRITERIA, judge_lists, run_evaluation_demo
 from hindsight.demo.monitor_act import run_monitor_demo
 from hindsight.demo.recsys import (
     CTR_NEW_USERS_TARGET,
@@ -40,6 +43,9 @@ from hindsight.ledger import (
     learning_metrics,
     postmortem_markdown,
 )
+
+if TYPE_CHECKING:
+    from hindsight.evaluate import Evaluation
 
 __all__ = ["CRITERIA", "DemoResult", "run_demo"]
 
@@ -65,6 +71,7 @@ class DemoResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     serving: dict[str, Any] = field(default_factory=dict)
     monitor: dict[str, Any] = field(default_factory=dict)
+    evaluation: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -76,9 +83,14 @@ def run_demo(
     project: str = "recsys-demo",
     seed: int = 7,
     out_dir: Path | None = None,
+    reports_dir: Path | None = None,
     say: Say = print,
 ) -> DemoResult:
-    """Replay the journey into ``ledger``; returns the ids of what it recorded."""
+    """Replay the journey into ``ledger``; returns the ids of what it recorded.
+
+    The post-mortem draft is written to ``out_dir``, the evaluation reports to
+    ``reports_dir`` (``out_dir`` when not given; nothing is written when both are None).
+    """
     started = time.time()
     result = DemoResult(project)
     say(f"Generating a seeded click dataset (seed {seed}) …")
@@ -89,11 +101,15 @@ def run_demo(
         f"{sizes['train_interactions']} training clicks"
     )
 
-    def run(key: str, model: Any, config: Mapping[str, Any], **meta: Any) -> Experiment:
+    judged: dict[str, tuple[Evaluation, Experiment]] = {}
+
+    def run(
+        key: str, model: Any, config: Mapping[str, Any], *, by_cost: bool = False, **meta: Any
+    ) -> Experiment:
         with experiment(
             meta.pop("name"),
             config={**config, "seed": seed, "dataset": sizes},
-            criteria=CRITERIA,
+            criteria={**CRITERIA, **EVAL_CRITERIA} if by_cost else CRITERIA,
             project=project,
             ledger=ledger,
             quiet=True,
@@ -101,6 +117,10 @@ def run_demo(
         ) as exp:
             model.fit(data, progress=lambda step, m: exp.log_metrics(m, step=step), **config)
             exp.log_metrics(evaluate(model, data, k=10))
+            if by_cost:  # priced per user, by new and returning users (the evaluation act)
+                ev = judge_lists(model, data)
+                ev.log_to(exp)
+                judged[exp.name] = (ev, exp)
         result.experiments[key] = exp.id
         return exp
 
@@ -111,6 +131,7 @@ def run_demo(
         "baseline",
         base_model,
         {"factors": 32, "iterations": 8, "reg": 1.0},
+        by_cost=True,
         name="cf-baseline",
         hypothesis="Collaborative filtering on click history reaches CTR 0.60 for every user "
         "within a 50 ms serving budget.",
@@ -239,6 +260,7 @@ def run_demo(
         "hybrid",
         hybrid_model,
         {"factors": 32, "iterations": 8, "reg": 1.0, "ridge": 10.0},
+        by_cost=True,
         name="hybrid-recommender",
         hypothesis="MF plus a feature-to-factor map serves new users within 50 ms.",
         approach="ALS factors; ridge regression from side features into factor space.",
@@ -248,7 +270,12 @@ def run_demo(
     )
     _report(ledger, hybrid, say)
 
-    # 8-9. The hybrid goes live behind a guarded service; a worse retrain is canaried.
+    # 8. Both judged by what their misses cost, by slice: the new users are where CF fails.
+    result.evaluation = run_evaluation_demo(
+        judged, out_dir=reports_dir or out_dir, say=say
+    ).to_dict()
+
+    # 9-10. The hybrid goes live behind a guarded service; a worse retrain is canaried.
     served = run_serving_demo(
         ledger, data, hybrid_model, base_model, base_model, project=project, seed=seed, say=say
     )
@@ -258,7 +285,7 @@ def run_demo(
     if served.canary_failure:
         result.failures["canary"] = served.canary_failure
 
-    # 10. A month later a monitor catches the recommender reinforcing itself.
+    # 11. A month later a monitor catches the recommender reinforcing itself.
     watched = run_monitor_demo(ledger, project=project, say=say)
     result.monitor = watched.to_dict()
     if watched.incident:

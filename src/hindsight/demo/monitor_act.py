@@ -67,7 +67,7 @@ def run_monitor_demo(
         ),
     )
     say(
-        f"\n[10] monitor: {sc.days} days of the live recommender ({table.num_rows:,} "
+        f"\n[11] monitor: {sc.days} days of the live recommender ({table.num_rows:,} "
         "recommendations, a 15% random holdout), each day against the first week"
     )
     run = run_monitor(plan, now=sc.start + sc.days * DAY, since=sc.start + 7 * DAY)

@@ -130,7 +130,7 @@ def run_serving_demo(
         return out
 
     try:
-        say("\n[8] serving: hybrid -> cf-baseline -> popular items, 50 ms deadline")
+        say("\n[9] serving: hybrid -> cf-baseline -> popular items, 50 ms deadline")
         asyncio.run(traffic(300, everyday))
         say(f"  300 requests: {_tiers(result.tiers)}")
         outage[0] = True
@@ -145,7 +145,7 @@ def run_serving_demo(
         say(f"  recovered: breaker {breaker.snapshot()['state']}; so far {_tiers(result.tiers)}")
 
         say(
-            "\n[9] canary: hybrid-2, a retrain that lost the side-feature map, during a "
+            "\n[10] canary: hybrid-2, a retrain that lost the side-feature map, during a "
             "sign-up campaign (half the requests from new users)"
         )
         clock = _Clock()

@@ -245,7 +245,7 @@ def evaluate(
     positive: Any = None,
     segments: str | Sequence[str] | Mapping[str, Any] | None = None,
     slices: Mapping[str, str] | Sequence[str] | None = None,
-    find: bool = False,
+    find: bool | Mapping[str, Any] = False,
     data: Any = None,
     bootstrap: int = 200,
     confidence: float = 0.95,
@@ -262,7 +262,9 @@ def evaluate(
     ``costs={"under": 3, "over": 1}``. Any argument may name a column of ``data``.
     ``segments`` names the columns to break results down by (or maps a name to an
     array); ``slices`` are predicates (``{"big": "amount > 1000"}``); ``find=True``
-    looks for the slices where cost (or error) concentrates.
+    looks for the slices where cost (or error) concentrates (a mapping instead of ``True``
+    passes its options to :func:`~hindsight.evaluate.slices.find_slices`, e.g.
+    ``find={"min_effect": 0.5, "max_order": 1}``).
     """
     cols = _Columns(data)
     y = cols.get(y_true, "y_true")
@@ -289,15 +291,25 @@ def evaluate(
             raise DataError(f"evaluate: data has {cols.table.num_rows} rows but y_true has {n}.")
         # The labels, decisions and scores would be "slices" of their own errors.
         own = {v for v in (y_true, y_pred, scores) if isinstance(v, str)}
-        found = find_slices(
-            cols.table, loss, columns=[c for c in cols.table.column_names if c not in own]
-        )
+        options = dict(find) if isinstance(find, Mapping) else {}
+        unknown = sorted(set(options) - _FIND_OPTIONS)
+        if unknown:
+            raise ConfigError(
+                f"evaluate: find= got {', '.join(map(repr, unknown))}; its options are "
+                f"find_slices' search settings ({', '.join(sorted(_FIND_OPTIONS))}). The data "
+                "and the loss come from evaluate itself."
+            )
+        options.setdefault("columns", [c for c in cols.table.column_names if c not in own])
+        found = find_slices(cols.table, loss, **options)
     return Evaluation(
         task=kind, n=n, segments=segs, slices=named, found=found, name=name, **base
     )
 
 
 _Metrics = Any  # a callable(mask) -> dict of metrics
+_FIND_OPTIONS = frozenset(
+    {"columns", "max_order", "bins", "min_size", "alpha", "min_effect", "top", "max_levels"}
+)
 
 
 def _binary(

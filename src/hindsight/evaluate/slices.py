@@ -23,8 +23,9 @@ higher than the rest of the data's, in the spirit of SliceFinder (Chung et al. 2
    carry, ``size * (loss - rest_loss)``), and each is dropped when it is redundant with a
    better-ranked slice ``K`` already reported:
 
-   * it lies inside ``K`` and is not significantly worse (one-sided Welch, ``alpha``)
-     than the rest of ``K`` (``country == 'BR' and age >= 40`` inside ``country == 'BR'``);
+   * it lies inside ``K`` (by its conditions, or because all its rows are ``K``'s) and is
+     not significantly worse (one-sided Welch, ``alpha``) than the rest of ``K``
+     (``country == 'BR' and age >= 40`` inside ``country == 'BR'``);
    * it contains ``K`` and its rows outside ``K`` are not worse than the rows outside it
      (``channel == 'web'`` around ``age < 25 and channel == 'web'``);
    * its rows are at least 90% the same as ``K``'s (Jaccard index >= 0.9);
@@ -359,8 +360,14 @@ class _Picker:
         self.y = y
 
     def _inside(self, i: int, k: int) -> bool:
+        """Whether slice ``i``'s rows all lie in slice ``k``: by its conditions, or in the
+        data (``user == 'new'`` inside ``history < 17`` when every new user has none)."""
         mine = dict(self.cand.parts[i])
-        return all(f in mine and self.subset[f][mine[f], c] for f, c in self.cand.parts[k])
+        if all(f in mine and self.subset[f][mine[f], c] for f, c in self.cand.parts[k]):
+            return True
+        if self.cand.n[i] > self.cand.n[k]:
+            return False
+        return not np.any(self._mask(i) & ~self._mask(k))
 
     def _stats(self, i: int) -> _Float:
         return np.array([self.cand.n[i], self.cand.s[i], self.cand.q[i]])

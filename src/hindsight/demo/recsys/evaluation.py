@@ -5,29 +5,28 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import numpy.typing as npt
 
 from hindsight.demo.recsys.data import RecsysData
 from hindsight.demo.recsys.factors import Recommender, seen_items
 from hindsight.demo.recsys.types import IntArray
+
+BoolArray = npt.NDArray[np.bool_]
+FloatArray64 = npt.NDArray[np.float64]
 
 # --------------------------------------------------------------------------------------------
 # Evaluation
 # --------------------------------------------------------------------------------------------
 
 
-def ranking_metrics(
-    top_items: IntArray, relevant: list[IntArray], n_items: int
-) -> tuple[float, float, float]:
-    """Hit rate, NDCG and catalogue coverage of ranked lists against held-out clicks.
+def per_user_hits(top_items: IntArray, relevant: list[IntArray]) -> tuple[BoolArray, FloatArray64]:
+    """Each user's hit (a relevant item in the list) and NDCG of ranked lists.
 
     ``top_items`` is ``(n_users, k)``, best first; ``relevant[j]`` are user ``j``'s held-out
-    items. Hit rate: share of users with at least one relevant item in their list. NDCG: binary
-    gains, ``1 / log2(rank + 1)``, normalised by the ideal list of ``min(len(relevant), k)``
-    hits. Coverage: share of the ``n_items`` catalogue that appears in at least one list.
+    items. NDCG: binary gains, ``1 / log2(rank + 1)``, normalised by the ideal list of
+    ``min(len(relevant), k)`` hits.
     """
     n_users, k = top_items.shape
-    if n_users == 0:
-        return 0.0, 0.0, 0.0
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
     hits = np.zeros(n_users, dtype=bool)
     ndcg = np.zeros(n_users)
@@ -36,6 +35,21 @@ def ranking_metrics(
         hits[j] = bool(gains.any())
         ideal = float(discounts[: min(len(relevant[j]), k)].sum())
         ndcg[j] = float(discounts[gains].sum()) / ideal if ideal > 0 else 0.0
+    return hits, ndcg
+
+
+def ranking_metrics(
+    top_items: IntArray, relevant: list[IntArray], n_items: int
+) -> tuple[float, float, float]:
+    """Hit rate, NDCG and catalogue coverage of ranked lists against held-out clicks.
+
+    Hit rate: share of users with at least one relevant item in their list; NDCG as in
+    :func:`per_user_hits`. Coverage: share of the ``n_items`` catalogue that appears in at
+    least one list.
+    """
+    if top_items.shape[0] == 0:
+        return 0.0, 0.0, 0.0
+    hits, ndcg = per_user_hits(top_items, relevant)
     coverage = np.unique(top_items).size / float(n_items)
     return float(hits.mean()), float(ndcg.mean()), float(coverage)
 
@@ -126,4 +140,31 @@ def evaluate(
         "ctr_new_users": ctr_new,
         "latency_p99_ms": latency,
         "coverage": float(coverage),
+    }
+
+
+def user_outcomes(model: Recommender, data: RecsysData, k: int = 10) -> dict[str, np.ndarray]:
+    """One row per evaluated user: who they are and what their top ``k`` list earned.
+
+    Columns: ``user`` (``"returning"`` or ``"new"``), ``history`` (training clicks; 0 for
+    new users), ``held_out`` (held-out clicks), ``hit`` (at least one of them in the list)
+    and ``ndcg``. Returning users come first, in user order, then the new users. The
+    returning users' already-clicked items are left out of their lists, as in
+    :func:`evaluate`.
+    """
+    if k < 1 or k > data.n_items:
+        raise ValueError(f"k must be in [1, {data.n_items}], got {k}")
+    users, relevant = _group(data.test_users, data.test_items)
+    new_users, new_relevant = _group(data.new_test_users, data.new_test_items)
+    top = _batched_top_k(model, users, k, new_users=False, seen=seen_items(data))
+    new_top = _batched_top_k(model, new_users, k, new_users=True, seen=None)
+    hits, ndcg = per_user_hits(top, relevant)
+    new_hits, new_ndcg = per_user_hits(new_top, new_relevant)
+    history = np.bincount(data.train_users, minlength=data.n_users)[users]
+    return {
+        "user": np.array(["returning"] * users.size + ["new"] * new_users.size),
+        "history": np.concatenate([history, np.zeros(new_users.size, dtype=np.int64)]),
+        "held_out": np.array([len(r) for r in relevant + new_relevant], dtype=np.int64),
+        "hit": np.concatenate([hits, new_hits]),
+        "ndcg": np.concatenate([ndcg, new_ndcg]),
     }
