@@ -151,6 +151,8 @@ EXPECTED_COMMANDS = {
     ("postmortem", "edit"), ("postmortem", "list"), ("import",), ("import", "mlflow"),
     ("profile",), ("check",), ("drift",), ("serve",), ("monitor",), ("monitor", "run"),
     ("monitor", "watch"), ("monitor", "windows"), ("monitor", "findings"), ("evaluate",),
+    ("server",), ("users",), ("users", "add"), ("users", "password"), ("users", "token"),
+    ("users", "list"),
 }
 
 

@@ -8,18 +8,17 @@ failed in CI).
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
+from chromium_browser import chromium
 from hindsight.drift import DriftReport, drift_report
 from hindsight.reports.drift_html import render_drift_html
 
@@ -210,27 +209,10 @@ def test_constant_columns_render() -> None:
 
 
 # -- in a real browser -------------------------------------------------------------------
-def _missing(reason: str) -> NoReturn:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"The browser test needs {reason} in CI.", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("playwright (pip install playwright)")
-    executable = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(executable).exists():
-        _missing("Chromium at /usr/bin/chromium (apt-get install chromium)")
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=executable)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture

@@ -37,6 +37,7 @@ from hindsight.ledger import (
 from hindsight.ledger.criteria import format_value
 from hindsight.ledger.explain import similar_text
 from hindsight.ledger.records import STATUSES
+from hindsight.ledger.views import experiment_detail
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 ProjectOpt = Annotated[str | None, typer.Option("--project", "-p", help="Only this project.")]
@@ -196,19 +197,14 @@ def show(
     if md:
         console.out(experiment_markdown(ledger, full), highlight=False, end="")
         return
+    if as_json:
+        print_json(experiment_detail(ledger, full))
+        return
     e = ledger.experiment_record(full)
     similar = similar_failures(e.id, ledger=ledger) if e.failure_id else []
     # The same lessons and next steps as the Markdown page: the experiment's and its failure's.
     lessons = ledger.lessons_for([e.id, *([e.failure_id] if e.failure_id else [])])
     next_steps = [n["text"] for n in ledger.store.notes(e.id) if n["kind"] == "next_step"]
-    if as_json:
-        data = e.to_dict()
-        data["failure"] = ledger.failure_record(e.failure_id).to_dict() if e.failure_id else None
-        data["similar"] = [s.to_dict() for s in similar]
-        data["lessons"] = [les.to_dict() for les in lessons]
-        data["next_steps"] = next_steps
-        print_json(data)
-        return
     _print_experiment(e)
     if e.failure_id:
         f = ledger.failure_record(e.failure_id)

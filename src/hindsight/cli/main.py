@@ -19,6 +19,7 @@ from hindsight.cli import (
     monitor_cmd,
     postmortem,
     serve_cmd,
+    server_cmd,
 )
 from hindsight.cli.demo_cmd import demo
 from hindsight.cli.diagnose_cmd import diagnose
@@ -35,6 +36,7 @@ app = typer.Typer(
 experiments.register(app)
 data_cmd.register(app)
 serve_cmd.register(app)
+server_cmd.register(app)
 evaluate_cmd.register(app)
 app.add_typer(lessons.app, name="lessons")
 app.add_typer(postmortem.app, name="postmortem")

@@ -124,6 +124,7 @@ class FailureRecord:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["created"] = iso(self.created_at)
+        d["title"] = self.title
         return d
 
 

@@ -42,6 +42,8 @@ _TABLES: dict[str, Table] = {
     "prediction": t.predictions,
     "review_item": t.review_items,
     "rollout": t.rollouts,
+    "user": t.users,
+    "api_token": t.api_tokens,
 }
 
 

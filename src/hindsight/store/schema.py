@@ -25,6 +25,7 @@ from sqlalchemy import (
 
 __all__ = [
     "SCHEMA_VERSION",
+    "api_tokens",
     "artifacts",
     "experiment_parents",
     "experiments",
@@ -44,6 +45,8 @@ __all__ = [
     "profiles",
     "review_items",
     "rollouts",
+    "users",
+    "web_sessions",
 ]
 
 #: Version stamped on every persisted record; bump when a record's shape changes.
@@ -410,4 +413,50 @@ monitor_keys = Table(
     Column("created_at", Float, nullable=False),
     Column("schema_version", Integer, nullable=False),
     Index("ix_monitor_keys_window", "project", "monitor", "window_start"),
+)
+
+# -- the team server (0008) -------------------------------------------------------------
+
+# People who log in to the dashboard, and the role that decides what they may change.
+# ``password_hash`` is an Argon2id hash (argon2-cffi); the password itself is never kept.
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(16), nullable=False),  # viewer, editor, admin
+    Column("password_hash", Text),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Index("ux_users_name", "name", unique=True),
+)
+
+# API tokens for clients. Only the SHA-256 of a token is kept (tokens are 32 random
+# bytes, so a plain hash is enough); the token is shown once, when it is created.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("user_id", String(_ID), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("token_hash", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("last_used_at", Float),
+    Column("revoked_at", Float),
+    Column("schema_version", Integer, nullable=False),
+    Index("ux_api_tokens_hash", "token_hash", unique=True),
+)
+
+# Logged-in browser sessions, by the SHA-256 of the session cookie, with the session's
+# CSRF token (the forms carry it; a cookie alone cannot post).
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", String(_ID), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("schema_version", Integer, nullable=False),
 )

@@ -28,8 +28,10 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.sql import FromClause
 
 from hindsight.store import schema as t
+from hindsight.store.accounts import AccountsMixin
 from hindsight.store.base import Row, StoreBase, _dicts
 from hindsight.store.engine import create_store_engine, ensure_schema
+from hindsight.store.listing import ListingMixin
 
 __all__ = ["MetricChunk", "Store", "open_store"]
 
@@ -81,7 +83,7 @@ def open_store(url: str) -> Store:
     return Store(engine, url, migrated_from=migrated_from)
 
 
-class Store(StoreBase):
+class Store(AccountsMixin, ListingMixin, StoreBase):
     """Transactional access to every persisted record."""
 
     # -- experiments -----------------------------------------------------------------

@@ -1,0 +1,67 @@
+"""Paged, filtered listings for the team server's tables (one page read, one count)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from sqlalchemy import ColumnElement, String, cast, func, or_, select
+
+from hindsight.store import schema as t
+from hindsight.store.base import Row, StoreBase, _dicts
+
+__all__ = ["ListingMixin"]
+
+#: The experiment columns a list page shows (no configs, environments or metrics).
+EXPERIMENT_LIST_COLUMNS = (
+    "id", "project", "name", "hypothesis", "tags", "status", "outcome", "outcome_reason",
+    "started_at", "duration_s", "failure_id",
+)
+
+
+class ListingMixin(StoreBase):
+    """``search_experiments`` and ``list_projects`` (``Store`` inherits these)."""
+
+    def search_experiments(
+        self,
+        *,
+        project: str | None = None,
+        statuses: Sequence[str] = (),
+        outcomes: Sequence[str] = (),
+        tag: str | None = None,
+        text: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[Row], int]:
+        """One page of experiments, newest first, and how many match in all.
+
+        ``text`` matches the name, hypothesis or approach (case-insensitive substring);
+        ``tag`` one of the tags exactly.
+        """
+        e = t.experiments
+        where: list[ColumnElement[bool]] = []
+        if project:
+            where.append(e.c.project == project)
+        if statuses:
+            where.append(e.c.status.in_(list(statuses)))
+        if outcomes:
+            where.append(e.c.outcome.in_(list(outcomes)))
+        if tag:
+            # Tags are a JSON list of strings; the quoted tag matches one whole element.
+            where.append(cast(e.c.tags, String).contains(json.dumps(tag), autoescape=True))
+        if text:
+            needle = text.lower()
+            where.append(or_(*(func.lower(e.c[c]).contains(needle, autoescape=True)
+                               for c in ("name", "hypothesis", "approach"))))
+        page = (select(*(e.c[c] for c in EXPERIMENT_LIST_COLUMNS)).where(*where)
+                .order_by(e.c.started_at.desc(), e.c.id).offset(offset).limit(limit))
+        count = select(func.count()).select_from(e).where(*where)
+        with self.read() as conn:
+            return _dicts(conn.execute(page)), int(conn.execute(count).scalar_one())
+
+    def list_projects(self) -> list[str]:
+        """Every project with at least one experiment, by name."""
+        e = t.experiments
+        with self.read() as conn:
+            q = select(e.c.project).distinct().order_by(e.c.project)
+            return [str(p) for p in conn.execute(q).scalars()]

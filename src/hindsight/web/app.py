@@ -1,0 +1,308 @@
+"""The team server: the dashboard's pages and a JSON API over one store.
+
+``create_app(ledger)`` builds a FastAPI app; ``hindsight server`` runs it with uvicorn.
+Every page and every ``/api/v1`` route needs a principal (a session cookie from
+``/login``, or ``Authorization: Bearer hs_…``); writes need the ``editor`` role, and forms
+also their session's CSRF token (see :mod:`hindsight.web.auth`). Pages are rendered on
+the server from Jinja2 templates that ship in the package, with no script or font from
+anywhere else, so the dashboard works offline and without JavaScript.
+"""
+
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+import jinja2
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, ConfigDict, Field
+
+from hindsight.errors import HindsightError, NotFound
+from hindsight.ledger import Ledger, add_lesson
+from hindsight.ledger.records import STATUSES
+from hindsight.ledger.views import experiment_detail
+from hindsight.web import auth
+from hindsight.web.auth import SESSION_COOKIE, Principal
+
+__all__ = ["create_app"]
+
+_TEMPLATES = Path(__file__).parent / "templates"
+PAGE_SIZE = 50
+OUTCOMES = ("success", "failure", "partial")
+
+
+class LessonIn(BaseModel):
+    """A lesson to record (``POST /api/v1/lessons``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=10_000)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    sources: list[str] = Field(default_factory=list, max_length=50)
+
+
+class _LoginRequired(Exception):
+    """A page was asked for without a session: send the browser to the login page."""
+
+
+def create_app(ledger: Ledger, *, secure_cookies: bool = False) -> FastAPI:
+    """The dashboard and the JSON API over ``ledger``'s store.
+
+    ``secure_cookies`` marks the session cookie ``Secure`` (serve over HTTPS, e.g. behind
+    a proxy that terminates TLS).
+    """
+    store = ledger.store
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(_TEMPLATES)), autoescape=True, undefined=jinja2.StrictUndefined
+    )
+    templates = Jinja2Templates(env=env)
+    templates.env.filters["ago"] = _ago
+    templates.env.globals["outcome_class"] = _outcome_class
+    app = FastAPI(
+        title="hindsight",
+        version="1",
+        summary="The team server: experiments, failures, lessons and what is drifting now.",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+
+    # -- who is asking ---------------------------------------------------------------
+
+    def principal(request: Request) -> Principal | None:
+        header = request.headers.get("authorization", "")
+        if header[:7].lower() == "bearer ":
+            return auth.principal_for_token(store, header[7:].strip())
+        cookie = request.cookies.get(SESSION_COOKIE)
+        return auth.principal_for_session(store, cookie) if cookie else None
+
+    def api_user(role: str) -> Callable[[Request], Principal]:
+        def check(request: Request) -> Principal:
+            who = principal(request)
+            if who is None:
+                raise HTTPException(
+                    401,
+                    "Log in or send 'Authorization: Bearer <token>' "
+                    "(create one with `hindsight users token NAME`).",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+            if not who.can(role):
+                raise HTTPException(403, f"This needs the {role} role; {who.name} is {who.role}.")
+            return who
+
+        return check
+
+    def page_user(request: Request) -> Principal:
+        who = principal(request)
+        if who is None:
+            raise _LoginRequired()
+        return who
+
+    def page_editor(request: Request, csrf: Annotated[str, Form()] = "") -> Principal:
+        who = page_user(request)
+        if not auth.csrf_ok(who, csrf):
+            raise HTTPException(403, "The form's CSRF token is missing or stale; reload the page.")
+        if not who.can("editor"):
+            raise HTTPException(403, f"This needs the editor role; {who.name} is {who.role}.")
+        return who
+
+    @app.exception_handler(_LoginRequired)
+    async def _to_login(request: Request, _exc: _LoginRequired) -> Response:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+    @app.exception_handler(NotFound)
+    async def _not_found(request: Request, exc: NotFound) -> Response:
+        return _error(request, 404, str(exc))
+
+    @app.exception_handler(HindsightError)
+    async def _bad_input(request: Request, exc: HindsightError) -> Response:
+        return _error(request, 400, str(exc))
+
+    def _error(request: Request, status: int, detail: str) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": detail}, status_code=status)
+        return templates.TemplateResponse(
+            request, "error.html.j2", {"status": status, "detail": detail, "user": None},
+            status_code=status,
+        )
+
+    def render(request: Request, name: str, who: Principal, **context: Any) -> HTMLResponse:
+        return templates.TemplateResponse(request, name, {"user": who, **context})
+
+    # -- login -----------------------------------------------------------------------
+
+    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_page(request: Request, next: str = "/experiments") -> HTMLResponse:
+        return templates.TemplateResponse(
+            request, "login.html.j2", {"user": None, "next": _safe_next(next), "error": None}
+        )
+
+    @app.post("/login", include_in_schema=False)
+    def login(
+        request: Request,
+        name: Annotated[str, Form()],
+        password: Annotated[str, Form()],
+        next: Annotated[str, Form()] = "/experiments",
+    ) -> Response:
+        user = auth.authenticate(store, name, password)
+        if user is None:
+            return templates.TemplateResponse(
+                request, "login.html.j2",
+                {"user": None, "next": _safe_next(next), "error": "Wrong name or password."},
+                status_code=401,
+            )
+        secret = auth.create_session(store, user)
+        response = RedirectResponse(_safe_next(next), status_code=303)
+        response.set_cookie(
+            SESSION_COOKIE, secret, max_age=int(auth.SESSION_TTL_S), httponly=True,
+            samesite="lax", secure=secure_cookies, path="/",
+        )
+        return response
+
+    @app.post("/logout", include_in_schema=False)
+    def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+        who = page_user(request)
+        if not auth.csrf_ok(who, csrf):
+            raise HTTPException(403, "The form's CSRF token is missing or stale; reload the page.")
+        auth.end_session(store, request.cookies.get(SESSION_COOKIE, ""))
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    # -- pages -----------------------------------------------------------------------
+
+    @app.get("/", include_in_schema=False)
+    def home() -> Response:
+        return RedirectResponse("/experiments", status_code=303)
+
+    @app.get("/experiments", response_class=HTMLResponse, include_in_schema=False)
+    def experiments_page(
+        request: Request,
+        who: Annotated[Principal, Depends(page_user)],
+        project: str = "",
+        outcome: str = "",
+        status: str = "",
+        tag: str = "",
+        q: str = "",
+        page: Annotated[int, Query(ge=1)] = 1,
+    ) -> HTMLResponse:
+        filters = {"project": project, "outcome": outcome, "status": status, "tag": tag, "q": q}
+        rows, total = _search(filters, page)
+        pages = max(1, math.ceil(total / PAGE_SIZE))
+        kept = {k: v for k, v in filters.items() if v}
+        return render(
+            request, "experiments.html.j2", who, rows=rows, total=total, page=page, pages=pages,
+            filters=filters, projects=store.list_projects(), outcomes=OUTCOMES,
+            statuses=STATUSES,
+            prev_url=_page_url(kept, page - 1) if page > 1 else None,
+            next_url=_page_url(kept, page + 1) if page < pages else None,
+        )
+
+    @app.get("/experiments/{experiment_id}", response_class=HTMLResponse, include_in_schema=False)
+    def experiment_page(
+        request: Request, experiment_id: str, who: Annotated[Principal, Depends(page_user)]
+    ) -> HTMLResponse:
+        _, full = ledger.resolve(experiment_id, "experiment")
+        return render(request, "experiment.html.j2", who, e=experiment_detail(ledger, full))
+
+    @app.post("/experiments/{experiment_id}/lessons", include_in_schema=False)
+    def add_lesson_form(
+        experiment_id: str,
+        who: Annotated[Principal, Depends(page_editor)],
+        text: Annotated[str, Form()],
+        tags: Annotated[str, Form()] = "",
+    ) -> Response:
+        _, full = ledger.resolve(experiment_id, "experiment")
+        tag_list = [t.strip() for t in tags.split(",") if t.strip()]
+        add_lesson(ledger, text, tags=tag_list, sources=[full])
+        return RedirectResponse(f"/experiments/{full}#lessons", status_code=303)
+
+    # -- JSON API --------------------------------------------------------------------
+
+    @app.get("/api/v1/whoami", tags=["auth"])
+    def whoami(who: Annotated[Principal, Depends(api_user("viewer"))]) -> dict[str, str]:
+        """Who the token or session acts as."""
+        return {"name": who.name, "role": who.role, "via": who.via}
+
+    @app.get("/api/v1/experiments", tags=["experiments"])
+    def list_experiments(
+        _who: Annotated[Principal, Depends(api_user("viewer"))],
+        project: str = "",
+        outcome: str = "",
+        status: str = "",
+        tag: str = "",
+        q: str = "",
+        page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    ) -> dict[str, Any]:
+        """One page of experiments, newest first, with how many match."""
+        filters = {"project": project, "outcome": outcome, "status": status, "tag": tag, "q": q}
+        rows, total = _search(filters, page)
+        return {"items": rows, "total": total, "page": page, "page_size": PAGE_SIZE,
+                "pages": max(1, math.ceil(total / PAGE_SIZE))}
+
+    @app.get("/api/v1/experiments/{experiment_id}", tags=["experiments"])
+    def get_experiment(
+        experiment_id: str, _who: Annotated[Principal, Depends(api_user("viewer"))]
+    ) -> dict[str, Any]:
+        """An experiment with its failure, diagnosis, similar failures, lessons, next steps."""
+        _, full = ledger.resolve(experiment_id, "experiment")
+        return experiment_detail(ledger, full)
+
+    @app.post("/api/v1/lessons", status_code=201, tags=["lessons"])
+    def post_lesson(
+        body: LessonIn, _who: Annotated[Principal, Depends(api_user("editor"))]
+    ) -> dict[str, Any]:
+        """Record a lesson, linked to the experiments or failures it came from."""
+        return add_lesson(ledger, body.text, tags=body.tags, sources=body.sources).to_dict()
+
+    def _search(filters: dict[str, str], page: int) -> tuple[list[dict[str, Any]], int]:
+        if filters["outcome"] and filters["outcome"] not in OUTCOMES:
+            raise HTTPException(422, f"outcome must be one of {', '.join(OUTCOMES)}.")
+        if filters["status"] and filters["status"] not in STATUSES:
+            raise HTTPException(422, f"status must be one of {', '.join(STATUSES)}.")
+        return store.search_experiments(
+            project=filters["project"] or None,
+            outcomes=[filters["outcome"]] if filters["outcome"] else (),
+            statuses=[filters["status"]] if filters["status"] else (),
+            tag=filters["tag"] or None, text=filters["q"] or None,
+            offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE,
+        )
+
+    return app
+
+
+def _page_url(filters: dict[str, str], page: int) -> str:
+    return "/experiments?" + urlencode({**filters, "page": page})
+
+
+def _safe_next(target: str) -> str:
+    """Only a path on this server (no ``//host`` or ``http://`` open redirect)."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/experiments"
+    return target
+
+
+def _ago(ts: float | None) -> str:
+    import time
+
+    if ts is None:
+        return "—"
+    s = max(0.0, time.time() - float(ts))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if s >= size:
+            return f"{int(s // size)} {unit} ago"
+    return f"{int(s)} s ago"
+
+
+def _outcome_class(status: str | None, outcome: str | None) -> str:
+    if status in ("crashed", "killed") or outcome == "failure":
+        return "bad"
+    if outcome == "partial":
+        return "warn"
+    if outcome == "success":
+        return "good"
+    return "neutral"

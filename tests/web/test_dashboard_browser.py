@@ -1,0 +1,91 @@
+"""The dashboard in Debian's headless Chromium, over a real uvicorn on loopback.
+
+Screenshots of the pages are written to ``build/screenshots/`` (the README shows copies
+from ``docs/screenshots/``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chromium_browser import chromium
+from hindsight.ledger import Ledger, add_lesson, experiment
+from hindsight.web import auth, create_app
+from live_server import live_server
+
+SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as b:
+        yield b
+
+
+def _crash(ledger: Ledger, dim: int) -> str:
+    exp = experiment("ranker-v2", ledger=ledger, quiet=True, project="recsys",
+                     config={"embedding_dim": dim}, tags=["deep"],
+                     hypothesis="A wider embedding improves CTR.")
+    with pytest.raises(ValueError), exp:
+        raise ValueError(f"matmul: size {2 * dim} is different from {dim + 32}")
+    return exp.id
+
+
+def test_find_a_failure_open_its_similar_one_and_add_a_lesson(
+    ledger: Ledger, browser: Any
+) -> None:
+    first = _crash(ledger, 48)
+    add_lesson(ledger, "embedding_dim must equal the side-feature width.", sources=[first])
+    with experiment("baseline", ledger=ledger, quiet=True, project="recsys",
+                    criteria={"ctr": ">= 0.6"}, hypothesis="CF reaches CTR 0.6") as exp:
+        exp.log_metric("ctr", 0.7)
+    second = _crash(ledger, 64)
+    auth.create_user(ledger.store, "ed", role="editor", password=PASSWORD)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with live_server(create_app(ledger)) as url:
+        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        page.goto(f"{url}/experiments")
+        assert page.url.startswith(f"{url}/login")  # nothing shown without a login
+        page.fill("input[name=name]", "ed")
+        page.fill("input[name=password]", "wrong password")
+        page.click("button[type=submit]")
+        assert page.get_by_role("alert").inner_text() == "Wrong name or password."
+        page.fill("input[name=name]", "ed")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        assert page.url == f"{url}/experiments"
+        page.screenshot(path=str(SHOTS / "experiments.png"), full_page=True)
+
+        # Find the failures: the filter form is a plain GET form.
+        page.select_option("select[name=outcome]", "failure")
+        page.click("text=Filter")
+        assert "outcome=failure" in page.url
+        names = page.locator("tbody tr td:first-child a").all_inner_texts()
+        assert names == ["ranker-v2", "ranker-v2"]
+        page.click(f"a[href='/experiments/{second}']")
+        assert page.locator("h1").inner_text().startswith("ranker-v2")
+        similar = page.locator("#similar + .box")
+        assert "same fingerprint" in similar.inner_text()
+        assert "embedding_dim must equal the side-feature width." in similar.inner_text()
+        page.screenshot(path=str(SHOTS / "experiment.png"), full_page=True)
+
+        # Open the similar failure's experiment, then add a lesson to this one.
+        similar.locator(f"a[href='/experiments/{first}']").click()
+        assert page.url == f"{url}/experiments/{first}"
+        page.go_back()
+        page.fill("textarea[name=text]", "Derive layer widths from the data, not the config.")
+        page.fill("input[name=tags]", "shapes")
+        page.click("text=Add lesson")
+        assert page.url == f"{url}/experiments/{second}#lessons"
+        assert "Derive layer widths from the data" in page.locator("#lessons ~ .box").first.inner_text()
+        assert [les.text for les in ledger.lessons_for([second])] == [
+            "Derive layer widths from the data, not the config."
+        ]
+        page.click("text=Log out")
+        page.goto(f"{url}/experiments/{second}")
+        assert page.url.startswith(f"{url}/login")
