@@ -8,17 +8,11 @@ the server from Jinja2 templates that ship in the package, with no script or fon
 anywhere else, so the dashboard works offline and without JavaScript.
 """
 
-
-import math
-from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-import jinja2
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from hindsight.errors import HindsightError, NotFound
@@ -27,11 +21,10 @@ from hindsight.ledger.records import STATUSES
 from hindsight.ledger.views import experiment_detail
 from hindsight.web import auth
 from hindsight.web.auth import SESSION_COOKIE, Principal
+from hindsight.web.context import PAGE_SIZE, LoginRequired, WebContext, page_count
 
 __all__ = ["create_app"]
 
-_TEMPLATES = Path(__file__).parent / "templates"
-PAGE_SIZE = 50
 OUTCOMES = ("success", "failure", "partial")
 
 
@@ -44,23 +37,14 @@ class LessonIn(BaseModel):
     sources: list[str] = Field(default_factory=list, max_length=50)
 
 
-class _LoginRequired(Exception):
-    """A page was asked for without a session: send the browser to the login page."""
-
-
 def create_app(ledger: Ledger, *, secure_cookies: bool = False) -> FastAPI:
     """The dashboard and the JSON API over ``ledger``'s store.
 
     ``secure_cookies`` marks the session cookie ``Secure`` (serve over HTTPS, e.g. behind
     a proxy that terminates TLS).
     """
-    store = ledger.store
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(_TEMPLATES)), autoescape=True, undefined=jinja2.StrictUndefined
-    )
-    templates = Jinja2Templates(env=env)
-    templates.env.filters["ago"] = _ago
-    templates.env.globals["outcome_class"] = _outcome_class
+    ctx = WebContext(ledger, secure_cookies=secure_cookies)
+    store, templates = ledger.store, ctx.templates
     app = FastAPI(
         title="hindsight",
         version="1",
@@ -69,69 +53,22 @@ def create_app(ledger: Ledger, *, secure_cookies: bool = False) -> FastAPI:
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
+    page_user, page_editor, api_user, render = (
+        ctx.page_user, ctx.page_editor, ctx.api_user, ctx.render
+    )
 
-    # -- who is asking ---------------------------------------------------------------
-
-    def principal(request: Request) -> Principal | None:
-        header = request.headers.get("authorization", "")
-        if header[:7].lower() == "bearer ":
-            return auth.principal_for_token(store, header[7:].strip())
-        cookie = request.cookies.get(SESSION_COOKIE)
-        return auth.principal_for_session(store, cookie) if cookie else None
-
-    def api_user(role: str) -> Callable[[Request], Principal]:
-        def check(request: Request) -> Principal:
-            who = principal(request)
-            if who is None:
-                raise HTTPException(
-                    401,
-                    "Log in or send 'Authorization: Bearer <token>' "
-                    "(create one with `hindsight users token NAME`).",
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-            if not who.can(role):
-                raise HTTPException(403, f"This needs the {role} role; {who.name} is {who.role}.")
-            return who
-
-        return check
-
-    def page_user(request: Request) -> Principal:
-        who = principal(request)
-        if who is None:
-            raise _LoginRequired()
-        return who
-
-    def page_editor(request: Request, csrf: Annotated[str, Form()] = "") -> Principal:
-        who = page_user(request)
-        if not auth.csrf_ok(who, csrf):
-            raise HTTPException(403, "The form's CSRF token is missing or stale; reload the page.")
-        if not who.can("editor"):
-            raise HTTPException(403, f"This needs the editor role; {who.name} is {who.role}.")
-        return who
-
-    @app.exception_handler(_LoginRequired)
-    async def _to_login(request: Request, _exc: _LoginRequired) -> Response:
+    @app.exception_handler(LoginRequired)
+    async def _to_login(request: Request, _exc: LoginRequired) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
 
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, exc: NotFound) -> Response:
-        return _error(request, 404, str(exc))
+        return ctx.error(request, 404, str(exc))
 
     @app.exception_handler(HindsightError)
     async def _bad_input(request: Request, exc: HindsightError) -> Response:
-        return _error(request, 400, str(exc))
-
-    def _error(request: Request, status: int, detail: str) -> Response:
-        if request.url.path.startswith("/api/"):
-            return JSONResponse({"detail": detail}, status_code=status)
-        return templates.TemplateResponse(
-            request, "error.html.j2", {"status": status, "detail": detail, "user": None},
-            status_code=status,
-        )
-
-    def render(request: Request, name: str, who: Principal, **context: Any) -> HTMLResponse:
-        return templates.TemplateResponse(request, name, {"user": who, **context})
+        return ctx.error(request, 400, str(exc))
 
     # -- login -----------------------------------------------------------------------
 
@@ -192,7 +129,7 @@ def create_app(ledger: Ledger, *, secure_cookies: bool = False) -> FastAPI:
     ) -> HTMLResponse:
         filters = {"project": project, "outcome": outcome, "status": status, "tag": tag, "q": q}
         rows, total = _search(filters, page)
-        pages = max(1, math.ceil(total / PAGE_SIZE))
+        pages = page_count(total)
         kept = {k: v for k, v in filters.items() if v}
         return render(
             request, "experiments.html.j2", who, rows=rows, total=total, page=page, pages=pages,
@@ -242,7 +179,7 @@ def create_app(ledger: Ledger, *, secure_cookies: bool = False) -> FastAPI:
         filters = {"project": project, "outcome": outcome, "status": status, "tag": tag, "q": q}
         rows, total = _search(filters, page)
         return {"items": rows, "total": total, "page": page, "page_size": PAGE_SIZE,
-                "pages": max(1, math.ceil(total / PAGE_SIZE))}
+                "pages": page_count(total)}
 
     @app.get("/api/v1/experiments/{experiment_id}", tags=["experiments"])
     def get_experiment(
@@ -272,7 +209,13 @@ def create_app(ledger: Ledger, *, secure_cookies: bool = False) -> FastAPI:
             offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE,
         )
 
+    for module in _PAGE_MODULES:
+        module.register(app, ctx)
     return app
+
+
+#: Route modules with ``register(app, ctx)``: each adds its pages and API routes.
+_PAGE_MODULES: tuple[Any, ...] = ()
 
 
 def _page_url(filters: dict[str, str], page: int) -> str:
@@ -284,25 +227,3 @@ def _safe_next(target: str) -> str:
     if not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/experiments"
     return target
-
-
-def _ago(ts: float | None) -> str:
-    import time
-
-    if ts is None:
-        return "—"
-    s = max(0.0, time.time() - float(ts))
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if s >= size:
-            return f"{int(s // size)} {unit} ago"
-    return f"{int(s)} s ago"
-
-
-def _outcome_class(status: str | None, outcome: str | None) -> str:
-    if status in ("crashed", "killed") or outcome == "failure":
-        return "bad"
-    if outcome == "partial":
-        return "warn"
-    if outcome == "success":
-        return "good"
-    return "neutral"
