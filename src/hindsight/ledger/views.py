@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from hindsight.ledger.core import Ledger
-from hindsight.ledger.failures import similar_failures
+from hindsight.ledger.failures import config_diff, similar_failures
 
 __all__ = ["experiment_detail"]
 
@@ -26,4 +26,10 @@ def experiment_detail(ledger: Ledger, experiment_id: str, *, k: int = 5) -> dict
     data["similar"] = [s.to_dict() for s in similar]
     data["lessons"] = [les.to_dict() for les in lessons]
     data["next_steps"] = [n["text"] for n in ledger.store.notes(e.id) if n["kind"] == "next_step"]
+    last = ledger.store.latest_success_before(project=e.project, name=e.name, before=e.started_at)
+    data["last_success"] = None if last is None else {
+        "id": last["id"],
+        "started_at": last["started_at"],
+        "config_diff": config_diff(last["config"] or {}, e.config),
+    }
     return data

@@ -20,7 +20,7 @@ EXPERIMENT_LIST_COLUMNS = (
 
 
 class ListingMixin(StoreBase):
-    """``search_experiments`` and ``list_projects`` (``Store`` inherits these)."""
+    """``search_experiments``, ``list_projects``, ``latest_success_before`` (``Store`` inherits these)."""
 
     def search_experiments(
         self,
@@ -65,3 +65,18 @@ class ListingMixin(StoreBase):
         with self.read() as conn:
             q = select(e.c.project).distinct().order_by(e.c.project)
             return [str(p) for p in conn.execute(q).scalars()]
+
+    def latest_success_before(self, *, project: str, name: str, before: float) -> Row | None:
+        """The newest successful experiment of a project and name started before ``before``
+        (id, started_at, config): the last success of that line of work."""
+        e = t.experiments
+        q = (
+            select(e.c.id, e.c.started_at, e.c.config)
+            .where(e.c.outcome == "success", e.c.project == project, e.c.name == name,
+                   e.c.started_at < before)
+            .order_by(e.c.started_at.desc())
+            .limit(1)
+        )
+        with self.read() as conn:
+            row = conn.execute(q).mappings().first()
+        return None if row is None else dict(row)

@@ -144,7 +144,8 @@ def create_app(ledger: Ledger, *, secure_cookies: bool = False) -> FastAPI:
         request: Request, experiment_id: str, who: Annotated[Principal, Depends(page_user)]
     ) -> HTMLResponse:
         _, full = ledger.resolve(experiment_id, "experiment")
-        return render(request, "experiment.html.j2", who, e=experiment_detail(ledger, full))
+        return render(request, "experiment.html.j2", who, e=experiment_detail(ledger, full),
+                      curves=_curves(store.metric_series(full)))
 
     @app.post("/experiments/{experiment_id}/lessons", include_in_schema=False)
     def add_lesson_form(
@@ -216,6 +217,31 @@ def create_app(ledger: Ledger, *, secure_cookies: bool = False) -> FastAPI:
 
 #: Route modules with ``register(app, ctx)``: each adds its pages and API routes.
 _PAGE_MODULES: tuple[Any, ...] = ()
+
+
+def _curves(series: dict[str, tuple[Any, Any, Any]]) -> list[tuple[str, Any]]:
+    """One SVG line chart per metric with at least two points (thinned to ``_CURVE_POINTS``)."""
+    import numpy as np
+
+    from hindsight.reports.lines_svg import Series, line_chart_svg
+
+    out = []
+    for key in sorted(series)[:_MAX_CURVES]:
+        steps, values, _ = series[key]
+        if values.size < 2:
+            continue
+        keep = np.unique(np.linspace(0, values.size - 1, min(values.size, _CURVE_POINTS)).astype(int))
+        svg = line_chart_svg(
+            [Series(steps[keep].tolist(), values[keep].tolist())],
+            label=f"{key} by step", x_title="step", y_title=key,
+        )
+        if svg is not None:
+            out.append((key, svg))
+    return out
+
+
+_MAX_CURVES = 12
+_CURVE_POINTS = 400
 
 
 def _page_url(filters: dict[str, str], page: int) -> str:
