@@ -14,15 +14,18 @@ $(BIN)/python:
 BUILD_INPUTS := pyproject.toml Makefile hatch_build.py src/hindsight/drift/streaming/_adwin_core.c
 
 $(VENV)/.demo-installed: $(BUILD_INPUTS) | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e ".[serve]"
 	touch $@
 
 $(VENV)/.test-installed: $(BUILD_INPUTS) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev,serve,postgres,mlflow,torch,lightning,transformers,keras,xgboost,lightgbm,gpu,dask,spark]"
 	touch $@
 
+# The demo ends by serving the dashboard on its ledger (Ctrl-C stops it); DEMO_ARGS= runs
+# the journey alone.
+DEMO_ARGS ?= --serve
 demo: $(VENV)/.demo-installed
-	$(BIN)/hindsight demo
+	$(BIN)/hindsight demo $(DEMO_ARGS)
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check src tests benchmarks examples

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+
 from live_server import free_port
 
 HINDSIGHT = Path(sys.executable).parent / "hindsight"
@@ -66,3 +68,37 @@ def test_users_tokens_and_a_running_server(sqlite_url: str, tmp_path: Path) -> N
         out, err = proc.communicate(timeout=30)
     assert f"http://127.0.0.1:{port}" in out
     assert token not in out + err and "a long password" not in out + err  # no secret in logs
+
+
+def test_the_demo_ends_by_serving_its_ledger(sqlite_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(HINDSIGHT), "--store", sqlite_url, "demo", "--serve", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path),
+        cwd=tmp_path,
+    )
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        for line in proc.stdout:  # the journey's story, then the server's address and login
+            lines.append(line)
+            if "log in as demo" in line:
+                break
+        text = "".join(lines)
+        assert f"http://127.0.0.1:{port}" in text, text[-2000:]
+        password = re.search(r"log in as demo with password (\S+)", text).group(1)  # type: ignore[union-attr]
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                login = httpx.post(f"{base}/login", data={"name": "demo", "password": password})
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+        assert login.status_code == 303
+        page = httpx.get(f"{base}/experiments?q=cf-baseline", cookies=login.cookies)
+        assert page.status_code == 200 and "cf-baseline" in page.text
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)

@@ -90,6 +90,10 @@ experiments = Table(
     Index("ix_experiments_status", "status"),
     # Finds the fixes of failed runs: the first / latest success of a name (0003).
     Index("ix_experiments_outcome_project_name", "outcome", "project", "name", "started_at"),
+    # The team server's list pages: newest first, overall and by outcome or status (0008).
+    Index("ix_experiments_started", "started_at"),
+    Index("ix_experiments_outcome_started", "outcome", "started_at"),
+    Index("ix_experiments_status_started", "status", "started_at"),
     Index("ix_experiments_mlflow_run_id", "mlflow_run_id"),
 )
 

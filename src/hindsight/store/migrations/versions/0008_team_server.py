@@ -1,4 +1,4 @@
-"""The team server: users, API tokens and browser sessions.
+"""The team server: users, API tokens, browser sessions, and indexes for its list pages.
 
 Revision ID: 0008
 Revises: 0007
@@ -16,7 +16,16 @@ branch_labels = None
 depends_on = None
 
 
+_LIST_INDEXES = {
+    "ix_experiments_started": ["started_at"],
+    "ix_experiments_outcome_started": ["outcome", "started_at"],
+    "ix_experiments_status_started": ["status", "started_at"],
+}
+
+
 def upgrade() -> None:
+    for name, columns in _LIST_INDEXES.items():
+        op.create_index(name, "experiments", columns)
     op.create_table(
         "users",
         sa.Column("id", sa.String(40), primary_key=True),
@@ -56,6 +65,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    for name in _LIST_INDEXES:
+        op.drop_index(name, table_name="experiments")
     op.drop_table("web_sessions")
     op.drop_index("ux_api_tokens_hash", table_name="api_tokens")
     op.drop_table("api_tokens")
