@@ -29,6 +29,7 @@ SCRIPTS = (
     "monitor/run.py",
     "monitor/rates.py",
     "evaluate/slices.py",
+    "web/list_pages.py",
 )
 DIAGNOSE_TARGET = 0.90
 
