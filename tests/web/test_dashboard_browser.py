@@ -36,7 +36,7 @@ def _crash(ledger: Ledger, dim: int) -> str:
     return exp.id
 
 
-def test_find_a_failure_open_its_similar_one_and_add_a_lesson(
+def test_find_a_failure_open_its_similar_one_add_a_lesson_and_draft_a_postmortem(
     ledger: Ledger, browser: Any
 ) -> None:
     first = _crash(ledger, 48)
@@ -86,6 +86,23 @@ def test_find_a_failure_open_its_similar_one_and_add_a_lesson(
         assert [les.text for les in ledger.lessons_for([second])] == [
             "Derive layer widths from the data, not the config."
         ]
+
+        # Draft the blameless post-mortem from the failure, give it an owned action item.
+        page.click("text=Open post-mortem")
+        assert page.url.endswith("/edit") and "/postmortems/" in page.url
+        page.fill("textarea[name=root_cause]", "Layer widths were hard-coded from the config.")
+        page.fill("input[aria-label='new action item'] >> nth=0", "Infer widths at build time")
+        page.fill("input[aria-label='owner of the new action item'] >> nth=0", "ed")
+        page.click("text=Save")
+        assert "/edit" not in page.url
+        assert "Layer widths were hard-coded from the config." in page.inner_text("main")
+        assert "Infer widths at build time" in page.inner_text("main")
+        page.screenshot(path=str(SHOTS / "postmortem.png"), full_page=True)
+        (pm,) = ledger.store.list_postmortems()
+        assert pm["failure_id"] == ledger.experiment_record(second).failure_id
+        page.goto(f"{url}/lessons")
+        assert "Derive layer widths from the data" in page.inner_text("main")
+        page.screenshot(path=str(SHOTS / "lessons.png"), full_page=True)
         page.click("text=Log out")
         page.goto(f"{url}/experiments/{second}")
         assert page.url.startswith(f"{url}/login")

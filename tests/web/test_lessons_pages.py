@@ -11,10 +11,9 @@ from sqlalchemy import event
 
 from hindsight.ledger import Ledger, add_lesson, experiment
 from hindsight.store.listing_lessons import search_lessons
-from hindsight.web import app as app_module
-from hindsight.web import auth, pages_lessons
+from hindsight.web import auth
 from hindsight.web.app import create_app
-from hindsight.web.context import PAGE_SIZE, WebContext
+from hindsight.web.context import PAGE_SIZE
 
 PASSWORD = "correct horse battery"
 
@@ -24,10 +23,7 @@ def server(any_ledger: Ledger) -> Iterator[tuple[Ledger, TestClient]]:
     store = any_ledger.store
     for name, role in (("vera", "viewer"), ("ed", "editor")):
         auth.create_user(store, name, role=role, password=PASSWORD)
-    app = create_app(any_ledger)
-    if pages_lessons not in app_module._PAGE_MODULES:  # until app.py registers it itself
-        pages_lessons.register(app, WebContext(any_ledger))
-    with TestClient(app) as client:
+    with TestClient(create_app(any_ledger)) as client:
         yield any_ledger, client
 
 

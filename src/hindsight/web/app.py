@@ -19,7 +19,7 @@ from hindsight.errors import HindsightError, NotFound
 from hindsight.ledger import Ledger, add_lesson
 from hindsight.ledger.records import STATUSES
 from hindsight.ledger.views import experiment_detail
-from hindsight.web import auth, pages_lessons
+from hindsight.web import auth, pages_learning, pages_lessons, pages_postmortems
 from hindsight.web.auth import SESSION_COOKIE, Principal
 from hindsight.web.context import PAGE_SIZE, LoginRequired, WebContext, page_count
 
@@ -216,7 +216,7 @@ def create_app(ledger: Ledger, *, secure_cookies: bool = False) -> FastAPI:
 
 
 #: Route modules with ``register(app, ctx)``: each adds its pages and API routes.
-_PAGE_MODULES: tuple[Any, ...] = (pages_lessons,)
+_PAGE_MODULES: tuple[Any, ...] = (pages_lessons, pages_postmortems, pages_learning)
 
 
 def _curves(series: dict[str, tuple[Any, Any, Any]]) -> list[tuple[str, Any]]:
