@@ -203,7 +203,9 @@ def test_experiments_filter_search_and_paginate(server: tuple[Ledger, TestClient
     assert get(status="crashed")["total"] == 1
     assert get(q="100%_")["total"] == 0  # LIKE wildcards are escaped
     r = client.get("/api/v1/experiments", params={"outcome": "meh"}, headers=headers)
-    assert r.status_code == 422 and "success, failure, partial" in r.json()["detail"]
+    (issue,) = r.json()["detail"]
+    assert r.status_code == 422 and issue["loc"] == ["query", "outcome"]
+    assert "'success', 'failure' or 'partial'" in issue["msg"]
 
     _login(client, "vera")
     page = client.get("/experiments", params={"tag": "odd", "page": 2}).text

@@ -8,24 +8,37 @@ the server from Jinja2 templates that ship in the package, with no script or fon
 anywhere else, so the dashboard works offline and without JavaScript.
 """
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hindsight.errors import HindsightError, NotFound
 from hindsight.ledger import Ledger, add_lesson
 from hindsight.ledger.records import STATUSES
 from hindsight.ledger.views import experiment_detail
-from hindsight.web import auth, pages_learning, pages_lessons, pages_postmortems
+from hindsight.web import (
+    auth,
+    pages_learning,
+    pages_lessons,
+    pages_monitors,
+    pages_postmortems,
+    pages_review,
+    pages_services,
+)
 from hindsight.web.auth import SESSION_COOKIE, Principal
-from hindsight.web.context import PAGE_SIZE, LoginRequired, WebContext, page_count
+from hindsight.web.context import API_ERRORS, PAGE_SIZE, LoginRequired, WebContext, page_count
 
 __all__ = ["create_app"]
 
 OUTCOMES = ("success", "failure", "partial")
+#: The filters' values as the OpenAPI spec states them ("" is no filter).
+OutcomeParam = Literal["", "success", "failure", "partial"]
+StatusParam = Literal["", "running", "finished", "crashed", "killed"]
 
 
 class LessonIn(BaseModel):
@@ -33,8 +46,12 @@ class LessonIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     text: str = Field(min_length=1, max_length=10_000)
-    tags: list[str] = Field(default_factory=list, max_length=50)
-    sources: list[str] = Field(default_factory=list, max_length=50)
+    tags: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=50
+    )
+    sources: list[Annotated[str, Field(min_length=4, max_length=64)]] = Field(
+        default_factory=list, max_length=50
+    )
 
 
 def create_app(ledger: Ledger, *, secure_cookies: bool = False) -> FastAPI:
@@ -52,6 +69,7 @@ def create_app(ledger: Ledger, *, secure_cookies: bool = False) -> FastAPI:
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        responses=API_ERRORS,
     )
     page_user, page_editor, api_user, render = (
         ctx.page_user, ctx.page_editor, ctx.api_user, ctx.render
@@ -61,6 +79,22 @@ def create_app(ledger: Ledger, *, secure_cookies: bool = False) -> FastAPI:
     async def _to_login(request: Request, _exc: LoginRequired) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette's Allow names the first matching route's methods; a path served
+            # by several routes (GET and POST /api/v1/lessons) allows all of theirs.
+            allowed = sorted({
+                m for r in app.routes if isinstance(r, APIRoute)
+                and r.path_regex.match(request.url.path) for m in (r.methods or ())
+            })
+            headers["Allow"] = ", ".join(allowed)
+        if request.url.path.startswith("/api/") or exc.status_code == 405:
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
+                                headers=headers)
+        return ctx.error(request, exc.status_code, str(exc.detail))
 
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, exc: NotFound) -> Response:
@@ -121,8 +155,8 @@ def create_app(ledger: Ledger, *, secure_cookies: bool = False) -> FastAPI:
         request: Request,
         who: Annotated[Principal, Depends(page_user)],
         project: str = "",
-        outcome: str = "",
-        status: str = "",
+        outcome: OutcomeParam = "",
+        status: StatusParam = "",
         tag: str = "",
         q: str = "",
         page: Annotated[int, Query(ge=1)] = 1,
@@ -170,8 +204,8 @@ def create_app(ledger: Ledger, *, secure_cookies: bool = False) -> FastAPI:
     def list_experiments(
         _who: Annotated[Principal, Depends(api_user("viewer"))],
         project: str = "",
-        outcome: str = "",
-        status: str = "",
+        outcome: OutcomeParam = "",
+        status: StatusParam = "",
         tag: str = "",
         q: str = "",
         page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
@@ -198,10 +232,6 @@ def create_app(ledger: Ledger, *, secure_cookies: bool = False) -> FastAPI:
         return add_lesson(ledger, body.text, tags=body.tags, sources=body.sources).to_dict()
 
     def _search(filters: dict[str, str], page: int) -> tuple[list[dict[str, Any]], int]:
-        if filters["outcome"] and filters["outcome"] not in OUTCOMES:
-            raise HTTPException(422, f"outcome must be one of {', '.join(OUTCOMES)}.")
-        if filters["status"] and filters["status"] not in STATUSES:
-            raise HTTPException(422, f"status must be one of {', '.join(STATUSES)}.")
         return store.search_experiments(
             project=filters["project"] or None,
             outcomes=[filters["outcome"]] if filters["outcome"] else (),
@@ -216,7 +246,10 @@ def create_app(ledger: Ledger, *, secure_cookies: bool = False) -> FastAPI:
 
 
 #: Route modules with ``register(app, ctx)``: each adds its pages and API routes.
-_PAGE_MODULES: tuple[Any, ...] = (pages_lessons, pages_postmortems, pages_learning)
+_PAGE_MODULES: tuple[Any, ...] = (
+    pages_lessons, pages_postmortems, pages_learning, pages_review, pages_monitors,
+    pages_services,
+)
 
 
 def _curves(series: dict[str, tuple[Any, Any, Any]]) -> list[tuple[str, Any]]:

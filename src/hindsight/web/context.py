@@ -12,19 +12,40 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import jinja2
-from fastapi import Form, HTTPException, Request
+from fastapi import Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.templating import Jinja2Templates
 
 from hindsight.ledger import Ledger
 from hindsight.web import auth
 from hindsight.web.auth import SESSION_COOKIE, Principal
 
-__all__ = ["PAGE_SIZE", "LoginRequired", "WebContext", "page_count"]
+__all__ = ["API_ERRORS", "PAGE_SIZE", "LoginRequired", "WebContext", "page_count"]
 
 TEMPLATES = Path(__file__).parent / "templates"
 #: Rows per page on every list page and list endpoint.
 PAGE_SIZE = 50
+_BEARER = HTTPBearer(auto_error=False, description="An API token: `hindsight users token NAME`.")
+
+
+def _error_response(what: str) -> dict[str, Any]:
+    return {
+        "description": what,
+        "content": {"application/json": {"schema": {
+            "type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"],
+        }}},
+    }
+
+
+#: The errors every API route may answer with (documented once, for the whole app).
+API_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error_response("Bad input: the detail says what was wrong and what to do."),
+    401: _error_response("No session and no valid bearer token."),
+    403: _error_response("The caller's role is not enough, or a form's CSRF token is wrong."),
+    404: _error_response("No such record."),
+    409: _error_response("The record changed state (claimed, decided) in the meantime."),
+}
 
 
 class LoginRequired(Exception):
@@ -60,10 +81,17 @@ class WebContext:
         cookie = request.cookies.get(SESSION_COOKIE)
         return auth.principal_for_session(self.store, cookie) if cookie else None
 
-    def api_user(self, role: str) -> Callable[[Request], Principal]:
-        """A dependency: the API caller, who must have ``role`` or above."""
+    def api_user(self, role: str) -> Callable[..., Principal]:
+        """A dependency: the API caller, who must have ``role`` or above.
 
-        def check(request: Request) -> Principal:
+        The bearer scheme is declared (so the OpenAPI spec says how to authenticate); a
+        browser's session cookie is accepted too.
+        """
+
+        def check(
+            request: Request,
+            _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)] = None,
+        ) -> Principal:
             who = self.principal(request)
             if who is None:
                 raise HTTPException(
