@@ -7,6 +7,7 @@ from ``docs/screenshots/``).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ import pytest
 
 from chromium_browser import chromium
 from hindsight.ledger import Ledger, add_lesson, experiment
+from hindsight.serving import AbstentionPolicy, MockBackend, RulesBackend
+from hindsight.serving.service import Service
 from hindsight.web import auth, create_app
 from live_server import live_server
 
@@ -27,6 +30,45 @@ def browser() -> Iterator[Any]:
         yield b
 
 
+def _abstained_case(ledger: Ledger) -> None:
+    """A served model that abstains, so one case waits in the review queue."""
+    rules = RulesBackend([], "approve")
+    svc = Service("loans", [MockBackend("approve", name="model", confidence=0.2), rules],
+                  abstention=AbstentionPolicy(min_confidence=0.5), store=ledger.store)
+    try:
+        assert svc.predict_sync({"amount": 3}).abstained
+    finally:
+        svc.close()
+
+
+def _failed_canary(ledger: Ledger) -> None:
+    """A real canary whose candidate is slower: it rolls back at its first interval."""
+    import asyncio
+
+    clock = [1_000_000.0]
+    svc = Service("recs", [MockBackend("a", name="model", version="1"), RulesBackend([], "b")],
+                  store=ledger.store, ledger=ledger, deadline_ms=2000.0)
+    canary = svc.start_canary(
+        MockBackend("a", name="model-v2", version="2", latency_ms=4.0), steps=[20, 50, 100],
+        interval_s=60, min_requests=30, tick_s=None, clock=lambda: clock[0],
+    )
+
+    async def drive(start: int) -> None:
+        for i in range(start, start + 300):
+            await svc.predict({"i": i}, key=f"user-{i}")
+
+    try:
+        for interval in range(4):
+            if not canary.active:
+                break
+            asyncio.run(drive(interval * 300))
+            clock[0] += 61
+            canary.tick()
+        assert canary.status_name == "rolled_back"
+    finally:
+        svc.close()
+
+
 def _crash(ledger: Ledger, dim: int) -> str:
     exp = experiment("ranker-v2", ledger=ledger, quiet=True, project="recsys",
                      config={"embedding_dim": dim}, tags=["deep"],
@@ -36,7 +78,7 @@ def _crash(ledger: Ledger, dim: int) -> str:
     return exp.id
 
 
-def test_find_a_failure_open_its_similar_one_add_a_lesson_and_draft_a_postmortem(
+def test_the_main_journeys_through_the_dashboard(
     ledger: Ledger, browser: Any
 ) -> None:
     first = _crash(ledger, 48)
@@ -46,6 +88,10 @@ def test_find_a_failure_open_its_similar_one_add_a_lesson_and_draft_a_postmortem
         exp.log_metric("ctr", 0.7)
     second = _crash(ledger, 64)
     auth.create_user(ledger.store, "ed", role="editor", password=PASSWORD)
+    # Playwright's sync API runs an event loop in this thread: serve from another one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(_abstained_case, ledger).result()
+        pool.submit(_failed_canary, ledger).result()
     SHOTS.mkdir(parents=True, exist_ok=True)
     with live_server(create_app(ledger)) as url:
         page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
@@ -66,7 +112,7 @@ def test_find_a_failure_open_its_similar_one_add_a_lesson_and_draft_a_postmortem
         page.click("text=Filter")
         assert "outcome=failure" in page.url
         names = page.locator("tbody tr td:first-child a").all_inner_texts()
-        assert names == ["ranker-v2", "ranker-v2"]
+        assert names == ["canary recs: 2", "ranker-v2", "ranker-v2"]  # the rolled-back canary too
         page.click(f"a[href='/experiments/{second}']")
         assert page.locator("h1").inner_text().startswith("ranker-v2")
         similar = page.locator("#similar + .box")
@@ -103,6 +149,22 @@ def test_find_a_failure_open_its_similar_one_add_a_lesson_and_draft_a_postmortem
         page.goto(f"{url}/lessons")
         assert "Derive layer widths from the data" in page.inner_text("main")
         page.screenshot(path=str(SHOTS / "lessons.png"), full_page=True)
+
+        # Decide a review item: the model abstained, a person overrides it.
+        page.goto(f"{url}/review")
+        page.locator("main tbody a[href^='/review/']").first.click()
+        page.click("text=Claim for review")
+        page.fill("input[name=answer]", "decline")
+        page.get_by_role("button", name="Decide", exact=True).click()
+        assert "overrode the model" in page.inner_text("main")
+        (item,) = ledger.store.list_review_items(service="loans", status="decided")
+        assert item["decision"] is not None and item["reviewer"] == "ed"
+
+        # See the canary's verdict on its service's page.
+        page.goto(f"{url}/services/recs")
+        text = page.inner_text("main")
+        assert "rolled_back" in text and "Failed experiment" in text
+        page.screenshot(path=str(SHOTS / "service.png"), full_page=True)
         page.click("text=Log out")
         page.goto(f"{url}/experiments/{second}")
         assert page.url.startswith(f"{url}/login")
