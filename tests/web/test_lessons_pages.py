@@ -14,8 +14,10 @@ from hindsight.store.listing_lessons import search_lessons
 from hindsight.web import auth
 from hindsight.web.app import create_app
 from hindsight.web.context import PAGE_SIZE
-
-PASSWORD = "correct horse battery"
+from web_helpers import PASSWORD
+from web_helpers import bearer as _bearer
+from web_helpers import csrf as _csrf
+from web_helpers import login as _login
 
 
 @pytest.fixture
@@ -25,21 +27,6 @@ def server(any_ledger: Ledger) -> Iterator[tuple[Ledger, TestClient]]:
         auth.create_user(store, name, role=role, password=PASSWORD)
     with TestClient(create_app(any_ledger)) as client:
         yield any_ledger, client
-
-
-def _login(client: TestClient, name: str) -> None:
-    r = client.post("/login", data={"name": name, "password": PASSWORD}, follow_redirects=False)
-    assert r.status_code == 303, r.text
-
-
-def _csrf(client: TestClient, path: str) -> str:
-    m = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
-    assert m is not None
-    return m.group(1)
-
-
-def _bearer(ledger: Ledger, name: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {auth.create_token(ledger.store, name, 'ci')}"}
 
 
 def _run(ledger: Ledger, name: str = "run") -> str:

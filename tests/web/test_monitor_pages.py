@@ -31,8 +31,10 @@ from hindsight.store.listing_monitors import RECENT_WINDOWS, window_page
 from hindsight.web import auth
 from hindsight.web.app import create_app
 from hindsight.web.context import PAGE_SIZE
+from web_helpers import PASSWORD
+from web_helpers import bearer as _bearer
+from web_helpers import login as _login
 
-PASSWORD = "correct horse battery"
 MONITOR = "recommend-live"
 
 
@@ -51,15 +53,6 @@ def demo(server: tuple[Ledger, TestClient]) -> tuple[Ledger, TestClient, Monitor
     result = run_monitor_demo(ledger, say=lambda _s: None)
     assert result.incident and result.postmortem
     return ledger, client, result
-
-
-def _login(client: TestClient, name: str) -> None:
-    r = client.post("/login", data={"name": name, "password": PASSWORD}, follow_redirects=False)
-    assert r.status_code == 303, r.text
-
-
-def _bearer(ledger: Ledger, name: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {auth.create_token(ledger.store, name, 'ci')}"}
 
 
 def _findings(ledger: Ledger, project: str, monitor: str) -> list[dict[str, Any]]:

@@ -14,8 +14,9 @@ from hindsight.ledger import Ledger, draft_postmortem, experiment, update_postmo
 from hindsight.ledger.postmortem import SECTIONS
 from hindsight.web import auth, pages_postmortems
 from hindsight.web.app import create_app
-
-PASSWORD = "correct horse battery"
+from web_helpers import PASSWORD
+from web_helpers import csrf_in as _csrf
+from web_helpers import login as _login
 
 
 @pytest.fixture
@@ -25,17 +26,6 @@ def server(any_ledger: Ledger) -> Iterator[tuple[Ledger, TestClient]]:
         auth.create_user(store, name, role=role, password=PASSWORD)
     with TestClient(create_app(any_ledger)) as client:
         yield any_ledger, client
-
-
-def _login(client: TestClient, name: str) -> None:
-    r = client.post("/login", data={"name": name, "password": PASSWORD}, follow_redirects=False)
-    assert r.status_code == 303, r.text
-
-
-def _csrf(page: str) -> str:
-    m = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert m is not None
-    return m.group(1)
 
 
 def _failure(ledger: Ledger, name: str = "crashy") -> tuple[str, str]:

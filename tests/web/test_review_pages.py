@@ -19,8 +19,10 @@ from hindsight.store.listing_review import search_review_items
 from hindsight.web import auth
 from hindsight.web.app import create_app
 from hindsight.web.context import PAGE_SIZE
-
-PASSWORD = "correct horse battery"
+from web_helpers import PASSWORD
+from web_helpers import bearer as _bearer
+from web_helpers import csrf as _csrf
+from web_helpers import login as _login
 
 
 @pytest.fixture
@@ -55,21 +57,6 @@ def _cases(svc: Service, n: int = 1) -> list[str]:
     assert svc.log is not None
     svc.log.flush()
     return tickets
-
-
-def _login(client: TestClient, name: str) -> None:
-    r = client.post("/login", data={"name": name, "password": PASSWORD}, follow_redirects=False)
-    assert r.status_code == 303, r.text
-
-
-def _csrf(client: TestClient, path: str) -> str:
-    m = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
-    assert m is not None
-    return m.group(1)
-
-
-def _bearer(ledger: Ledger, name: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {auth.create_token(ledger.store, name, 'ci')}"}
 
 
 def _row(ledger: Ledger, item_id: str) -> dict[str, Any]:

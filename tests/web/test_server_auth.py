@@ -13,8 +13,9 @@ from hindsight.errors import ConfigError
 from hindsight.ledger import Ledger, experiment
 from hindsight.store import schema as t
 from hindsight.web import auth, create_app
-
-PASSWORD = "correct horse battery"
+from web_helpers import PASSWORD
+from web_helpers import csrf as _csrf
+from web_helpers import login as _login
 
 
 @pytest.fixture
@@ -24,18 +25,6 @@ def server(any_ledger: Ledger) -> Iterator[tuple[Ledger, TestClient]]:
         auth.create_user(store, name, role=role, password=PASSWORD)
     with TestClient(create_app(any_ledger)) as client:
         yield any_ledger, client
-
-
-def _login(client: TestClient, name: str) -> str:
-    r = client.post("/login", data={"name": name, "password": PASSWORD}, follow_redirects=False)
-    assert r.status_code == 303, r.text
-    return str(r.headers["location"])
-
-
-def _csrf(client: TestClient, path: str) -> str:
-    m = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
-    assert m is not None
-    return m.group(1)
 
 
 def _failed_run(ledger: Ledger, name: str = "crashy") -> str:
