@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 
@@ -201,3 +202,17 @@ def test_experiments_filter_search_and_paginate(server: tuple[Ledger, TestClient
     assert page.count('<a href="/experiments/exp_') == 10
     assert 'rel="prev"' in page and 'rel="next"' not in page and "page 2 of 2" in page
     assert "tag=odd" in re.search(r'href="([^"]+)" rel="prev"', page).group(1)  # type: ignore[union-attr]
+
+
+def test_a_token_is_marked_used_at_most_once_a_minute(any_ledger: Ledger) -> None:
+    store = any_ledger.store
+    auth.create_user(store, "bot", role="viewer")
+    token = auth.create_token(store, "bot", "ci")
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    assert store.token_owner(digest, used_at=1000.0) is not None
+    assert store.token_owner(digest, used_at=1030.0) is not None
+    (row,) = store.list_tokens()
+    assert row["last_used_at"] == 1000.0  # not rewritten within the minute
+    store.token_owner(digest, used_at=1061.0)
+    assert store.list_tokens()[0]["last_used_at"] == 1061.0
+    assert store.token_owner("0" * 64, used_at=1100.0) is None

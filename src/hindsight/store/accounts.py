@@ -17,6 +17,7 @@ from hindsight.store.base import Row, StoreBase, _dicts
 __all__ = ["AccountsMixin"]
 
 _USER_COLUMNS = ("id", "name", "role", "disabled", "created_at")
+_TOUCH_EVERY_S = 60.0
 
 
 class AccountsMixin(StoreBase):
@@ -49,21 +50,29 @@ class AccountsMixin(StoreBase):
             conn.execute(insert(t.api_tokens), [dict(row)])
 
     def token_owner(self, token_hash: str, *, used_at: float) -> Row | None:
-        """The live token with this hash joined to its enabled user; marks it used."""
+        """The live token with this hash joined to its enabled user.
+
+        Marks it used, at most once a minute: a read-only API call should not be a write
+        transaction every time.
+        """
         k, u = t.api_tokens, t.users
         q = (
             select(k.c.id.label("token_id"), k.c.name.label("token_name"),
-                   *(u.c[c] for c in _USER_COLUMNS))
+                   k.c.last_used_at, *(u.c[c] for c in _USER_COLUMNS))
             .join(u, u.c.id == k.c.user_id)
             .where(k.c.token_hash == token_hash, k.c.revoked_at.is_(None), ~u.c.disabled)
         )
-        with self.write() as conn:
+        with self.read() as conn:
             row = conn.execute(q).mappings().first()
-            if row is not None:
+        if row is None:
+            return None
+        last = row["last_used_at"]
+        if last is None or used_at - float(last) >= _TOUCH_EVERY_S:
+            with self.write() as conn:
                 conn.execute(
                     update(k).where(k.c.id == row["token_id"]).values(last_used_at=used_at)
                 )
-        return None if row is None else dict(row)
+        return dict(row)
 
     def list_tokens(self, user_id: str | None = None) -> list[Row]:
         """Tokens (never their hashes) with their owner's name, newest first."""
