@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -12,6 +12,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    Select,
     String,
     Table,
     any_,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import CursorResult
+from sqlalchemy.sql import FromClause
 
 from hindsight.errors import NotFound
 from hindsight.store import schema as t
@@ -105,6 +107,23 @@ class StoreBase:
         if self.backend == "postgresql":
             return col == any_(bindparam(None, values, type_=ARRAY(String)))
         return col.in_(values)
+
+    # -- paged listings ---------------------------------------------------------------
+
+    def page_and_count(
+        self, page: Select[Any], table: FromClause, where: Sequence[ColumnElement[bool]]
+    ) -> tuple[list[Row], int]:
+        """The rows of one page and how many rows of ``table`` match ``where`` in all
+        (one read transaction: the page and the count agree)."""
+        count = select(func.count()).select_from(table).where(*where)
+        with self.read() as conn:
+            return _dicts(conn.execute(page)), int(conn.execute(count).scalar_one())
+
+    def distinct_values(self, column: ColumnElement[Any]) -> list[str]:
+        """The distinct values of a column, sorted (the choices of a filter)."""
+        with self.read() as conn:
+            q = select(column).distinct().order_by(column)
+            return [str(v) for v in conn.execute(q).scalars()]
 
     # -- generic records --------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, String, cast, func, or_, select
 
 from hindsight.store import schema as t
-from hindsight.store.base import Row, StoreBase, _dicts
+from hindsight.store.base import Row, StoreBase
 
 __all__ = ["ListingMixin"]
 
@@ -55,16 +55,11 @@ class ListingMixin(StoreBase):
                                for c in ("name", "hypothesis", "approach"))))
         page = (select(*(e.c[c] for c in EXPERIMENT_LIST_COLUMNS)).where(*where)
                 .order_by(e.c.started_at.desc(), e.c.id).offset(offset).limit(limit))
-        count = select(func.count()).select_from(e).where(*where)
-        with self.read() as conn:
-            return _dicts(conn.execute(page)), int(conn.execute(count).scalar_one())
+        return self.page_and_count(page, e, where)
 
     def list_projects(self) -> list[str]:
         """Every project with at least one experiment, by name."""
-        e = t.experiments
-        with self.read() as conn:
-            q = select(e.c.project).distinct().order_by(e.c.project)
-            return [str(p) for p in conn.execute(q).scalars()]
+        return self.distinct_values(t.experiments.c.project)
 
     def latest_success_before(self, *, project: str, name: str, before: float) -> Row | None:
         """The newest successful experiment of a project and name started before ``before``

@@ -7,7 +7,7 @@ import json
 from sqlalchemy import ColumnElement, String, cast, func, select
 
 from hindsight.store import schema as t
-from hindsight.store.base import Row, StoreBase, _dicts
+from hindsight.store.base import Row, StoreBase
 
 __all__ = ["lesson_projects", "search_lessons"]
 
@@ -59,10 +59,7 @@ def search_lessons(
         .offset(offset)
         .limit(limit)
     )
-    count = select(func.count()).select_from(les).where(*where)
-    with store.read() as conn:
-        rows = _dicts(conn.execute(page))
-        total = int(conn.execute(count).scalar_one())
+    rows, total = store.page_and_count(page, les, where)
     for row in rows:
         row["source_count"] = int(row["source_count"] or 0)
         row["applied_count"] = int(row["applied_count"] or 0)
@@ -72,6 +69,4 @@ def search_lessons(
 def lesson_projects(store: StoreBase) -> list[str]:
     """Every project with at least one lesson, by name."""
     les = t.lessons
-    with store.read() as conn:
-        q = select(les.c.project).distinct().order_by(les.c.project)
-        return [str(p) for p in conn.execute(q).scalars()]
+    return store.distinct_values(les.c.project)

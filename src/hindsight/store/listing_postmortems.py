@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from hindsight.store import schema as t
-from hindsight.store.base import Row, StoreBase, _dicts
+from hindsight.store.base import Row, StoreBase
 
 __all__ = ["search_postmortems"]
 
@@ -42,10 +42,7 @@ def search_postmortems(
         .offset(offset)
         .limit(limit)
     )
-    count = select(func.count()).select_from(pm).where(*where)
-    with store.read() as conn:
-        rows = _dicts(conn.execute(page))
-        total = int(conn.execute(count).scalar_one())
+    rows, total = store.page_and_count(page, pm, where)
     return [_summary(r) for r in rows], total
 
 

@@ -6,7 +6,7 @@ Reads only: every change to a review item goes through
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, select
 
 from hindsight.store import schema as t
 from hindsight.store.base import Row, StoreBase, _dicts
@@ -48,19 +48,14 @@ def search_review_items(
         .offset(offset)
         .limit(limit)
     )
-    count = select(func.count()).select_from(r).where(*where)
-    with store.read() as conn:
-        rows = _dicts(conn.execute(page))
-        total = int(conn.execute(count).scalar_one())
+    rows, total = store.page_and_count(page, r, where)
     return rows, total
 
 
 def review_services(store: StoreBase) -> list[str]:
     """Every service with at least one review item, by name."""
     r = t.review_items
-    with store.read() as conn:
-        q = select(r.c.service).distinct().order_by(r.c.service)
-        return [str(s) for s in conn.execute(q).scalars()]
+    return store.distinct_values(r.c.service)
 
 
 def review_item_row(store: StoreBase, item_id: str) -> Row | None:

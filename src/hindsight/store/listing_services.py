@@ -245,8 +245,5 @@ def page_rollouts(
         .offset(offset)
         .limit(limit)
     )
-    count = select(func.count()).select_from(r).where(*where)
-    with store.read() as conn:
-        rows = _dicts(conn.execute(page))
-        total = int(conn.execute(count).scalar_one())
+    rows, total = store.page_and_count(page, r, where)
     return rows, total
