@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -62,6 +63,9 @@ class StoreBase:
         self.engine = engine
         self.url = url
         self.migrated_from = migrated_from
+        # The write transaction this thread has open, if any: writes and reads inside
+        # ``with store.write():`` join it, so several calls commit (or roll back) as one.
+        self._tx = threading.local()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({redact(self.url)!r})"
@@ -77,17 +81,35 @@ class StoreBase:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """One write transaction (BEGIN IMMEDIATE on SQLite)."""
+        """One write transaction (BEGIN IMMEDIATE on SQLite).
+
+        Nested inside another ``write()`` of this thread, it joins the outer one: the
+        store's methods called in ``with store.write():`` land together or not at all.
+        """
+        outer: Connection | None = getattr(self._tx, "conn", None)
+        if outer is not None:
+            with translate_errors(self.url):
+                yield outer
+            return
         with (
             translate_errors(self.url),
             self.engine.connect().execution_options(hindsight_write=True) as conn,
             conn.begin(),
         ):
-            yield conn
+            self._tx.conn = conn
+            try:
+                yield conn
+            finally:
+                self._tx.conn = None
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """One read transaction."""
+        """One read transaction (or this thread's open write transaction, which it joins)."""
+        outer: Connection | None = getattr(self._tx, "conn", None)
+        if outer is not None:
+            with translate_errors(self.url):
+                yield outer
+            return
         with translate_errors(self.url), self.engine.connect() as conn, conn.begin():
             yield conn
 

@@ -17,7 +17,9 @@ from hindsight.errors import StoreCorrupt, StoreError, StoreUnavailable, StoreVe
 __all__ = ["HEAD", "KNOWN_REVISIONS", "create_store_engine", "ensure_schema", "redact"]
 
 #: Alembic revisions this version of hindsight knows, oldest first.
-KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008")
+KNOWN_REVISIONS = (
+    "0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010", "0011"
+)
 HEAD = KNOWN_REVISIONS[-1]
 _MIGRATIONS = Path(__file__).with_name("migrations")
 # Serialises concurrent first-time migrations on PostgreSQL.

@@ -27,9 +27,12 @@ __all__ = [
     "SCHEMA_VERSION",
     "api_tokens",
     "artifacts",
+    "breaker_events",
+    "drift_reports",
     "experiment_parents",
     "experiments",
     "failures",
+    "ingested_ops",
     "lesson_links",
     "lessons",
     "metadata",
@@ -463,4 +466,61 @@ web_sessions = Table(
     Column("created_at", Float, nullable=False),
     Column("expires_at", Float, nullable=False),
     Column("schema_version", Integer, nullable=False),
+)
+
+# -- logging through the server (0009) --------------------------------------------------
+
+# The ids of the write operations clients sent through the server's ingest endpoint,
+# each written in the same transaction as the operation: a batch retried after a lost
+# reply is applied once.
+ingested_ops = Table(
+    "ingested_ops",
+    metadata,
+    Column("op_id", String(64), primary_key=True),
+    Column("op", String(40), nullable=False),
+    Column("user_id", String(_ID)),
+    Column("applied_at", Float, nullable=False),
+)
+
+# -- stored drift reports (0010) --------------------------------------------------------
+
+# A drift report as its JSON document (``DriftReport.to_dict()``), with the figures the
+# Data page lists and filters by pulled out into columns.
+drift_reports = Table(
+    "drift_reports",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("project", String(200), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("reference_source", Text, nullable=False),
+    Column("current_source", Text, nullable=False),
+    Column("n_reference", BigInteger, nullable=False),
+    Column("n_current", BigInteger, nullable=False),
+    Column("n_columns", Integer, nullable=False),
+    Column("n_drifted", Integer, nullable=False),
+    Column("drift_detected", Boolean, nullable=False),
+    Column("report", JSON, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Index("ix_drift_reports_project_name_created", "project", "name", "created_at"),
+    Index("ix_drift_reports_created", "created_at"),
+)
+
+# -- breaker states (0011) --------------------------------------------------------------
+
+# Every state change of a serving tier's circuit breaker (closed, open, half_open), with
+# the reason and the breaker's figures then: the Services page reads each tier's newest.
+breaker_events = Table(
+    "breaker_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("service", String(200), nullable=False),
+    Column("tier", String(200), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("previous", String(16), nullable=False),
+    Column("reason", Text),
+    Column("snapshot", JSON, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Index("ix_breaker_events_service_tier_at", "service", "tier", "at"),
 )

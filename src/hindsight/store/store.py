@@ -30,7 +30,10 @@ from sqlalchemy.sql import FromClause
 from hindsight.store import schema as t
 from hindsight.store.accounts import AccountsMixin
 from hindsight.store.base import Row, StoreBase, _dicts
+from hindsight.store.breakers import BreakersMixin
+from hindsight.store.drift_reports import DriftReportsMixin
 from hindsight.store.engine import create_store_engine, ensure_schema
+from hindsight.store.ingest import IngestMixin
 from hindsight.store.listing import ListingMixin
 
 __all__ = ["MetricChunk", "Store", "open_store"]
@@ -83,7 +86,9 @@ def open_store(url: str) -> Store:
     return Store(engine, url, migrated_from=migrated_from)
 
 
-class Store(AccountsMixin, ListingMixin, StoreBase):
+class Store(
+    AccountsMixin, ListingMixin, DriftReportsMixin, BreakersMixin, IngestMixin, StoreBase
+):
     """Transactional access to every persisted record."""
 
     # -- experiments -----------------------------------------------------------------
