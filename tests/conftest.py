@@ -110,6 +110,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "HINDSIGHT_HEARTBEAT",
         "HINDSIGHT_STALE_AFTER",
         "HINDSIGHT_ALERTS",
+        "HINDSIGHT_SERVER_URL",
+        "HINDSIGHT_SERVER_TOKEN",
+        "HINDSIGHT_SERVER_TIMEOUT",
     ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)

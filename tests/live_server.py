@@ -19,9 +19,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(app: Any) -> Iterator[str]:
+def live_server(app: Any, port: int | None = None) -> Iterator[str]:
     """Serve ``app`` with uvicorn in a thread; yield its base URL; shut down cleanly."""
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             access_log=False, lifespan="on")
     server = uvicorn.Server(config)

@@ -14,7 +14,18 @@ HINDSIGHT_HEARTBEAT           heartbeat_s          15 (seconds between heartbeat
 HINDSIGHT_STALE_AFTER         stale_after_s        120 (silent runs are marked crashed)
 HINDSIGHT_MLFLOW_TRACKING_URI mlflow_tracking_uri  unset (no mirroring to MLflow)
 HINDSIGHT_ALERTS              alerts               none (alert channel URLs; see below)
+HINDSIGHT_SERVER_URL          server_url           unset (write to the store directly)
+HINDSIGHT_SERVER_TOKEN        (environment only)   unset (an API token, ``hs_…``)
+HINDSIGHT_SERVER_TIMEOUT      server_timeout_s     10 (seconds a run waits at its end to
+                                                   deliver its records before leaving them
+                                                   spooled)
 ============================  ===================  ======================================
+
+With ``server_url`` set, experiments log through the team server instead of opening
+the store: every record goes to a spool under ``home`` first and is sent in batches
+by a background thread, so a server outage never stops a run and loses nothing
+(``hindsight sync`` sends what is left). The token is read from the environment only,
+so it never sits in a file that is committed with the code.
 
 ``alerts`` lists alert channel URLs (a TOML list, or space-separated in the environment
 variable): ``log://``, ``slack+https://hooks.slack.com/services/...``,
@@ -26,7 +37,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +53,12 @@ _ENV = {
     "stale_after_s": "HINDSIGHT_STALE_AFTER",
     "mlflow_tracking_uri": "HINDSIGHT_MLFLOW_TRACKING_URI",
     "alerts": "HINDSIGHT_ALERTS",
+    "server_url": "HINDSIGHT_SERVER_URL",
+    "server_token": "HINDSIGHT_SERVER_TOKEN",
+    "server_timeout_s": "HINDSIGHT_SERVER_TIMEOUT",
 }
+# Secrets are not read from hindsight.toml, which is often committed with the code.
+_ENV_ONLY = frozenset({"server_token"})
 
 
 @dataclass(frozen=True)
@@ -56,6 +72,9 @@ class Settings:
     stale_after_s: float = 120.0
     mlflow_tracking_uri: str | None = None
     alerts: tuple[str, ...] = ()
+    server_url: str | None = None
+    server_token: str | None = field(default=None, repr=False)
+    server_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         if self.heartbeat_s <= 0:
@@ -70,6 +89,23 @@ class Settings:
             )
         if not self.project:
             raise ConfigError("project must be a non-empty name. Set HINDSIGHT_PROJECT.")
+        if self.server_url is not None and not self.server_url.startswith(
+            ("http://", "https://")
+        ):
+            raise ConfigError(
+                f"server_url must be the team server's http:// or https:// address, e.g. "
+                f"http://hindsight.internal:8765. Got {self.server_url!r}; fix "
+                "HINDSIGHT_SERVER_URL."
+            )
+        if self.server_timeout_s < 0:
+            raise ConfigError(
+                f"server_timeout_s must be zero or more seconds. Got {self.server_timeout_s}."
+            )
+
+    @property
+    def spool_path(self) -> Path:
+        """Where records wait for the team server (``server_url``), under ``home``."""
+        return self.home / "spool.db"
 
     @property
     def store_url(self) -> str:
@@ -111,7 +147,13 @@ def _read_toml() -> dict[str, Any]:
     table = data.get("hindsight", data)
     if not isinstance(table, dict):
         raise ConfigError(f"[hindsight] in {path} must be a table.")
-    known = {f.name for f in fields(Settings)}
+    secret = sorted(set(table) & _ENV_ONLY)
+    if secret:
+        raise ConfigError(
+            f"{secret} in {path}: a token does not belong in a file that may be committed. "
+            "Remove it and set HINDSIGHT_SERVER_TOKEN in the environment instead."
+        )
+    known = {f.name for f in fields(Settings)} - _ENV_ONLY
     unknown = sorted(set(table) - known)
     if unknown:
         raise ConfigError(
@@ -134,7 +176,9 @@ def _coerce(values: dict[str, Any]) -> dict[str, Any]:
                 f"'slack+https://hooks.slack.com/services/T/B/X']). Got {raw!r}."
             )
         out["alerts"] = tuple(u.strip() for u in raw if u.strip())
-    for name in ("heartbeat_s", "stale_after_s"):
+    if "server_url" in out and isinstance(out["server_url"], str):
+        out["server_url"] = out["server_url"].strip().rstrip("/") or None
+    for name in ("heartbeat_s", "stale_after_s", "server_timeout_s"):
         if name in out:
             try:
                 out[name] = float(out[name])

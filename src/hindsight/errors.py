@@ -14,6 +14,7 @@ also from the built-in exception a caller would already catch::
     │   └── InvalidCriteria (ValueError)    a criterion cannot be parsed
     ├── DiagnosisError (ValueError)         diagnose() got something it cannot read
     ├── MlflowBridgeError (RuntimeError)    MLflow unreachable or refused a call
+    ├── ServerError (RuntimeError)          the team server refused a client's request
     ├── DataError (ValueError)              data that cannot be read, profiled or compared
     │   └── DriftError                      a drift test or detector got unusable input
     ├── DataQualityError (ValueError)       data failed its checks (carries the report)
@@ -22,7 +23,9 @@ also from the built-in exception a caller would already catch::
     └── ReviewError (RuntimeError)          the review queue refused an operation
         └── ReviewNotFound (KeyError)       no review item with that id
 
-Messages say what was wrong and what to do next.
+Messages say what was wrong and what to do next. Trouble beside the caller's work (a
+mirror that failed, records spooled while the server is away) is a
+:class:`HindsightWarning`, never an exception.
 """
 
 from __future__ import annotations
@@ -35,12 +38,14 @@ __all__ = [
     "DriftError",
     "FallbackExhausted",
     "HindsightError",
+    "HindsightWarning",
     "InvalidCriteria",
     "LedgerError",
     "MlflowBridgeError",
     "NotFound",
     "ReviewError",
     "ReviewNotFound",
+    "ServerError",
     "ServingError",
     "StoreCorrupt",
     "StoreError",
@@ -71,6 +76,14 @@ class StoreCorrupt(StoreError):
 
 class StoreVersionError(StoreError):
     """The store was written by a newer version of hindsight."""
+
+
+class ServerError(HindsightError, RuntimeError):
+    """The team server refused a client's request (a bad token, a rejected record)."""
+
+
+class HindsightWarning(UserWarning):
+    """Something went wrong beside the caller's work (a mirror, a background send)."""
 
 
 class LedgerError(HindsightError, RuntimeError):

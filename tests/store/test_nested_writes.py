@@ -40,7 +40,7 @@ def test_writes_inside_write_commit_together(store_url: str) -> None:
         )
         store.add_note("exp_nested001", "next_step", "try a lower lr", 1001.0)
     assert store.get("experiment", "exp_nested001")["summary"] == {"loss": 1.0}
-    steps, vals, _ = store.metric_series("exp_nested001")["loss"]
+    _, vals, _ = store.metric_series("exp_nested001")["loss"]
     assert vals.tolist() == [3.0, 2.0, 1.0]
     assert [n["text"] for n in store.notes("exp_nested001")] == ["try a lower lr"]
 

@@ -20,6 +20,7 @@ from hindsight.cli import (
     postmortem,
     serve_cmd,
     server_cmd,
+    sync_cmd,
 )
 from hindsight.cli.demo_cmd import demo
 from hindsight.cli.diagnose_cmd import diagnose
@@ -37,6 +38,7 @@ experiments.register(app)
 data_cmd.register(app)
 serve_cmd.register(app)
 server_cmd.register(app)
+sync_cmd.register(app)
 evaluate_cmd.register(app)
 app.add_typer(lessons.app, name="lessons")
 app.add_typer(postmortem.app, name="postmortem")

@@ -20,6 +20,7 @@ from hindsight.ledger.failures import record_failure
 from hindsight.ledger.ids import kind_of
 from hindsight.ledger.records import ExperimentRecord, FailureRecord, Lesson, PostMortem
 from hindsight.ledger.similarity import FailureIndex
+from hindsight.ledger.writer import RecordWriter, StoreWriter
 from hindsight.store import Store, open_store
 
 __all__ = ["Ledger", "get_ledger", "set_ledger"]
@@ -52,7 +53,12 @@ class Ledger:
         self.settings = settings or Settings.load()
         self._store = store
         self._index: FailureIndex | None = None
+        self._writer: RecordWriter | None = None
         self._lock = threading.Lock()
+        #: Since when clients could reach this ledger through the team server (set by the
+        #: server). Runs that log through a server cannot send heartbeats while it is
+        #: down, so none counts as silent until it has listened for ``stale_after_s``.
+        self.listening_since: float | None = None
 
     @classmethod
     def at(cls, store_url: str, **settings: Any) -> Ledger:
@@ -75,6 +81,20 @@ class Ledger:
             if self._index is None:
                 self._index = FailureIndex(store)
             return self._index
+
+    @property
+    def writer(self) -> RecordWriter:
+        """Where running experiments write: the store, or the team server when
+        ``server_url`` (``HINDSIGHT_SERVER_URL``) is set."""
+        with self._lock:
+            if self._writer is None:
+                if self.settings.server_url:
+                    from hindsight.ledger.remote import ServerWriter, client_for
+
+                    self._writer = ServerWriter(client_for(self.settings))
+                else:
+                    self._writer = StoreWriter(self)
+            return self._writer
 
     def close(self) -> None:
         """Release the store's connections."""
@@ -175,7 +195,9 @@ class Ledger:
         """Mark runs that stopped sending heartbeats as crashed; returns their ids."""
         now = time.time() if now is None else now
         store = self.store
-        candidates = {r["id"]: r for r in store.stale_running(now - self.settings.stale_after_s)}
+        cutoff = now - self.settings.stale_after_s
+        listening = self.listening_since is None or self.listening_since <= cutoff
+        candidates = {r["id"]: r for r in store.stale_running(cutoff)} if listening else {}
         host = hostname()
         # On this host the process table decides: a run whose process is gone died now,
         # not two minutes from now, and one whose process lives is alive even if its

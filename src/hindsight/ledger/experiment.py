@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from hindsight.diagnose import Evidence
-from hindsight.errors import HindsightError, LedgerError
+from hindsight.errors import HindsightError, HindsightWarning, LedgerError
 from hindsight.ledger.core import Ledger, get_ledger
 from hindsight.ledger.criteria import judge, outcome_of, parse_criteria
 from hindsight.ledger.environment import capture_environment, git_state, hostname
@@ -32,7 +32,7 @@ from hindsight.ledger.explain import failure_text
 from hindsight.ledger.failures import record_failure
 from hindsight.ledger.ids import new_id
 from hindsight.ledger.jsonsafe import jsonable
-from hindsight.ledger.lessons import add_lesson
+from hindsight.ledger.lessons import add_lesson, lesson_row
 from hindsight.ledger.mirror import RunMirror
 from hindsight.ledger.mlflow_bridge.mirror import MlflowMirror
 from hindsight.ledger.records import ExperimentRecord, FailureReport, Lesson
@@ -68,10 +68,6 @@ def current_experiment() -> Experiment | None:
     with _RUNNING_LOCK:
         running = [e for e in _RUNNING if e._active]
     return running[0] if len(running) == 1 else None
-
-
-class HindsightWarning(UserWarning):
-    """Something went wrong beside the experiment (a mirror, a background flush)."""
 
 
 class Terminated(SystemExit):
@@ -143,6 +139,9 @@ class Experiment:
         if not isinstance(name, str) or not name.strip():
             raise LedgerError("An experiment needs a non-empty name, e.g. experiment('mf-baseline').")
         self.ledger = ledger
+        # The store, or the team server when HINDSIGHT_SERVER_URL is set.
+        self._writer = ledger.writer
+        self._row: dict[str, Any] = {}  # the record as written, for a remote run
         self.name = name.strip()
         self.hypothesis = hypothesis
         self.approach = approach
@@ -197,10 +196,9 @@ class Experiment:
         """Write the running record and start the heartbeat."""
         if self._active:
             raise LedgerError(f"Experiment {self.id} is already running.")
-        store = self.ledger.store
         # Unknown ids must fail before the running record exists, or it is left behind.
-        parents = [self.ledger.resolve(p, "experiment")[1] for p in self._builds_on]
-        lessons = [self.ledger.resolve(x, "lesson")[1] for x in self._applies]
+        parents = [self._writer.resolve(p, "experiment") for p in self._builds_on]
+        lessons = [self._writer.resolve(x, "lesson") for x in self._applies]
         self._started = time.time()
         commit, dirty = git_state(os.getcwd())
         row = {
@@ -225,7 +223,10 @@ class Experiment:
             "command": self.command,
             "schema_version": SCHEMA_VERSION,
         }
-        store.insert("experiment", row)
+        self._writer.start(row)
+        self._row = {**row, "failure_id": None, "mlflow_run_id": None, "outcome": None,
+                     "outcome_source": None, "outcome_reason": None, "ended_at": None,
+                     "duration_s": None}
         self._active = True
         if self._ambient:
             self._outer = _CURRENT.get()
@@ -286,11 +287,11 @@ class Experiment:
             if self._outcome is not None:
                 values.update(outcome=self._outcome[0], outcome_source="manual",
                               outcome_reason=self._outcome[1])
-            self.ledger.store.update("experiment", self.id, **values)
+            self._update(values)
         elif exc is None and log_text is None and not exit_code:
             values["status"] = "finished"
             values.update(self._judged(verdicts))
-            self.ledger.store.update("experiment", self.id, **values)
+            self._update(values)
         else:
             evidence: BaseException | str = exc if exc is not None else (log_text or "")
             reason = (
@@ -317,9 +318,19 @@ class Experiment:
                     "git": dict(zip(("commit", "dirty"), git_state(os.getcwd()), strict=True)),
                 },
                 experiment_update=values,
+                writer=self._writer,
             )
+            self._row.update(values, failure_id=self.failure.failure.id)
             if not self.quiet:
                 print(failure_text(self.failure), file=sys.stderr)
+        if self._writer.remote and not self._writer.flush():
+            warnings.warn(
+                f"Experiment {self.id}'s records did not all reach the team server in "
+                f"{self.ledger.settings.server_timeout_s:g} s; they stay in "
+                f"{self.ledger.settings.spool_path} and are sent later (`hindsight sync`).",
+                HindsightWarning,
+                stacklevel=2,
+            )
         record = self.record
         for mirror in self._mirrors:
             self._safely(mirror.on_end, record, self.failure, list(self._notes))
@@ -327,8 +338,16 @@ class Experiment:
 
     @property
     def record(self) -> ExperimentRecord:
-        """The experiment as stored now."""
+        """The experiment as stored now (as sent, when it logs through the team server)."""
+        if self._writer.remote:
+            if not self._row:
+                raise LedgerError(f"Experiment {self.id} has not started.")
+            return ExperimentRecord.from_row(self._row)
         return ExperimentRecord.from_row(self.ledger.store.get("experiment", self.id))
+
+    def _update(self, values: dict[str, Any]) -> None:
+        self._writer.update(self.id, values)
+        self._row.update(values)
 
     def _judged(self, verdicts: list[Any]) -> dict[str, Any]:
         if self._outcome is not None:
@@ -432,9 +451,8 @@ class Experiment:
             }
             summary = jsonable(last, "summary")
             try:
-                self.ledger.store.append_metrics(
-                    [(self.id, k, *arrs) for k, arrs in series.items()], summary=(self.id, summary)
-                )
+                self._writer.metrics(self.id, series, summary)
+                self._row["summary"] = summary
             except HindsightError:
                 with self._lock:  # keep the points for the next try
                     for k, (s, v, t) in buf.items():
@@ -449,26 +467,34 @@ class Experiment:
 
     def lesson(self, text: str, tags: Iterable[str] = ()) -> Lesson:
         """Record a lesson learned from this experiment."""
-        return add_lesson(self.ledger, text, tags=tags, sources=[self.id], project=self.project)
+        if not self._writer.remote:
+            return add_lesson(
+                self.ledger, text, tags=tags, sources=[self.id], project=self.project
+            )
+        row = lesson_row(text, tags=tags, project=self.project)
+        self._writer.lesson(row, [self.id])
+        return Lesson.from_row(
+            row, [{"lesson_id": row["id"], "target_id": self.id, "relation": "source"}]
+        )
 
     def next_step(self, text: str) -> None:
         """Record what to try next and why."""
         if not text or not text.strip():
             raise LedgerError("next_step needs some text: what to try next and why.")
-        self.ledger.store.add_note(self.id, "next_step", text.strip(), time.time())
+        self._writer.note(self.id, text.strip(), time.time())
         self._notes.append(text.strip())
 
     def applies(self, lesson_id: str) -> None:
         """Say that this experiment applies an earlier lesson."""
-        _, full = self.ledger.resolve(lesson_id, "lesson")
-        self.ledger.store.link_lesson(full, self.id, "applied", time.time())
+        full = self._writer.resolve(lesson_id, "lesson")
+        self._writer.apply_lesson(full, self.id, time.time())
 
     def builds_on(self, experiment_id: str) -> None:
         """Say that this experiment continues an earlier one (same line of work)."""
-        _, full = self.ledger.resolve(experiment_id, "experiment")
+        full = self._writer.resolve(experiment_id, "experiment")
         if full == self.id:
             raise LedgerError("An experiment cannot build on itself.")
-        self.ledger.store.add_parent(self.id, full)
+        self._writer.parent(self.id, full)
 
     def artifact(self, path: str | os.PathLike[str], name: str | None = None) -> None:
         """Record a file the experiment produced (path, size and SHA-256)."""
@@ -479,7 +505,7 @@ class Experiment:
         with p.open("rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
-        self.ledger.store.add_artifact(
+        self._writer.artifact(
             {
                 "experiment_id": self.id,
                 "name": name or p.name,
@@ -533,6 +559,11 @@ class Experiment:
                 "outcome_source": source,
                 "outcome_reason": reason,
             },
+            writer=self._writer,
+        )
+        self._row.update(
+            outcome="failure", outcome_source=source, outcome_reason=reason,
+            failure_id=report.failure.id,
         )
         self.failure = report
         self._failed = (source, reason)
@@ -555,7 +586,7 @@ class Experiment:
         while not self._stop.wait(interval):
             try:
                 self.flush()
-                self.ledger.store.heartbeat(self.id, time.time())
+                self._writer.heartbeat(self.id, time.time())
             except HindsightError as exc:
                 warnings.warn(
                     f"hindsight could not write experiment {self.id}'s heartbeat: {exc}. "
@@ -593,7 +624,7 @@ class Experiment:
             return
         self._mirrors.append(mirror)
         if run_id:
-            self.ledger.store.update("experiment", self.id, mlflow_run_id=run_id)
+            self._update({"mlflow_run_id": run_id})
 
     def _safely(self, fn: Any, *args: Any) -> None:
         try:

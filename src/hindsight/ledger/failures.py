@@ -23,13 +23,14 @@ from hindsight.ledger.records import (
     FailureReport,
     SimilarFailure,
 )
+from hindsight.ledger.writer import RecordWriter, StoreWriter
 from hindsight.store.schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from hindsight.ledger.core import Ledger
     from hindsight.store import Store
 
-__all__ = ["SOURCES", "config_diff", "record_failure", "similar_failures"]
+__all__ = ["SOURCES", "config_diff", "failure_row", "record_failure", "similar_failures"]
 
 SOURCES = ("experiment", "run", "training", "data", "serving", "canary", "monitor", "import")
 
@@ -46,20 +47,51 @@ def record_failure(
     extra: Mapping[str, Any] | None = None,
     similar: int = 5,
     experiment_update: Mapping[str, Any] | None = None,
+    writer: RecordWriter | None = None,
 ) -> FailureReport:
-    """Diagnose, fingerprint and store a failure; return it with similar past failures."""
+    """Diagnose, fingerprint and store a failure; return it with similar past failures.
+
+    ``writer`` is where the failure goes (a running experiment's: the store, or the team
+    server); the ledger's store by default.
+    """
     if source not in SOURCES:
         raise LedgerError(f"Unknown failure source {source!r}. Use one of {', '.join(SOURCES)}.")
     if project is None and experiment_id is not None:
         # A failure belongs to its experiment's project, not to whatever the settings say.
         project = str(ledger.store.get("experiment", experiment_id)["project"])
+    row = failure_row(
+        evidence,
+        source=source,
+        experiment_id=experiment_id,
+        project=project or ledger.settings.project,
+        config=config,
+        exit_code=exit_code,
+        extra=extra,
+    )
+    out = writer or StoreWriter(ledger)
+    out.failure(row, experiment_update if experiment_id is not None else None)
+    record = FailureRecord.from_row(row)
+    return FailureReport(record, out.similar(record, similar) if similar else [])
+
+
+def failure_row(
+    evidence: BaseException | Evidence | str,
+    *,
+    source: str,
+    experiment_id: str | None,
+    project: str,
+    config: Mapping[str, Any] | None = None,
+    exit_code: int | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A failure's record, diagnosed and fingerprinted (not yet stored)."""
     ev = _evidence(evidence, exit_code)
     diag = diagnose(ev, dict(config or {}), exit_code=exit_code)
     fp = diag.fingerprint
     row = {
         "id": new_id("failure"),
         "experiment_id": experiment_id,
-        "project": project or ledger.settings.project,
+        "project": project,
         "source": source,
         "created_at": time.time(),
         "exc_type": ev.exc_type,
@@ -85,15 +117,7 @@ def record_failure(
         "evidence": jsonable({"config": dict(config or {}), **dict(extra or {})}, "evidence"),
         "schema_version": SCHEMA_VERSION,
     }
-    if experiment_update is not None and experiment_id is not None:
-        # The failure and the experiment's crashed status land together or not at all.
-        ledger.store.insert_and_update(
-            "failure", row, "experiment", experiment_id, {**experiment_update, "failure_id": row["id"]}
-        )
-    else:
-        ledger.store.insert("failure", row)
-    record = FailureRecord.from_row(row)
-    return FailureReport(record, similar_failures(ledger, record, k=similar) if similar else [])
+    return row
 
 
 def _evidence(evidence: BaseException | Evidence | str, exit_code: int | None) -> Evidence:

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hindsight.errors import LedgerError
 from hindsight.ledger.ids import new_id
 from hindsight.ledger.records import Lesson
+from hindsight.ledger.writer import StoreWriter
 from hindsight.store.schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from hindsight.ledger.core import Ledger
 
-__all__ = ["add_lesson", "apply_lesson", "list_lessons"]
+__all__ = ["add_lesson", "apply_lesson", "lesson_row", "list_lessons"]
 
 
 def add_lesson(
@@ -26,8 +27,7 @@ def add_lesson(
     project: str | None = None,
 ) -> Lesson:
     """Record a lesson, linked to the experiments, failures or post-mortems it came from."""
-    if not isinstance(text, str) or not text.strip():
-        raise LedgerError("A lesson needs text: what was learned, in a sentence people can act on.")
+    row = lesson_row(text, tags=tags, project=project)  # checks the text before any read
     resolved = [ledger.resolve(s) for s in sources]
     for kind, full in resolved:
         if kind == "lesson":
@@ -35,20 +35,23 @@ def add_lesson(
     if project is None and resolved:
         kind, full = resolved[0]
         project = str(ledger.store.get(kind, full)["project"])
-    now = time.time()
-    lesson_id = new_id("lesson")
-    row = {
-        "id": lesson_id,
-        "project": project or ledger.settings.project,
+    row["project"] = project or ledger.settings.project
+    StoreWriter(ledger).lesson(row, [full for _kind, full in resolved])
+    return ledger.lessons_by_id([row["id"]])[0]
+
+
+def lesson_row(text: str, *, tags: Iterable[str] = (), project: str | None) -> dict[str, Any]:
+    """A new lesson's record (not yet stored); its text must say something."""
+    if not isinstance(text, str) or not text.strip():
+        raise LedgerError("A lesson needs text: what was learned, in a sentence people can act on.")
+    return {
+        "id": new_id("lesson"),
+        "project": project,
         "text": text.strip(),
         "tags": sorted({str(t).strip() for t in tags if str(t).strip()}),
-        "created_at": now,
+        "created_at": time.time(),
         "schema_version": SCHEMA_VERSION,
     }
-    ledger.store.insert("lesson", row)
-    for _kind, full in resolved:
-        ledger.store.link_lesson(lesson_id, full, "source", now)
-    return ledger.lessons_by_id([lesson_id])[0]
 
 
 def apply_lesson(ledger: Ledger, lesson_id: str, experiment_id: str) -> None:

@@ -64,27 +64,40 @@ class FailureIndex:
         """Add failures recorded since the last refresh; returns how many were added."""
         with self._lock:
             found, self._cursor = self._store.failure_signatures_after(self._cursor)
-            rows = [r for r in found if r[0] not in self._row_of]
-            if not rows:
-                return 0
-            block = self._encode([r[3] for r in rows], grow=True)
-            self._tail_blocks.append(block)
-            self._tail = None
-            self._norms = None
-            for fid, fp, _cat, _tok, created in rows:
-                self._ids.append(fid)
-                self._created.append(created)
-                self._fps.append(fp)
-                self._codes.append(self._fp_code.setdefault(fp, len(self._fp_code)))
-                self._row_of[fid] = len(self._ids) - 1
-            self._codes_arr = self._created_arr = None
-            self._df = np.concatenate(
-                [self._df, np.zeros(len(self._vocab) - len(self._df))]
-            ) + np.bincount(block.indices, minlength=len(self._vocab))
-            n_main = 0 if self._main is None else self._main.shape[0]
-            if len(self._ids) - n_main > max(_MERGE_MIN_ROWS, n_main // 16):
-                self._merge()
-            return len(rows)
+            return self._add_locked(found)
+
+    def add(self, signatures: Sequence[tuple[str, str, str, str, float]]) -> int:
+        """Add failures by their signatures (id, fingerprint, category, tokens, created_at).
+
+        For failures written with an older ``created_at`` than the newest already indexed
+        (records a client spooled during an outage), which a time-ordered refresh on
+        PostgreSQL would not see. Ids already in the index are skipped.
+        """
+        with self._lock:
+            return self._add_locked(list(signatures))
+
+    def _add_locked(self, found: Sequence[tuple[str, str, str, str, float]]) -> int:
+        rows = [r for r in found if r[0] not in self._row_of]
+        if not rows:
+            return 0
+        block = self._encode([r[3] for r in rows], grow=True)
+        self._tail_blocks.append(block)
+        self._tail = None
+        self._norms = None
+        for fid, fp, _cat, _tok, created in rows:
+            self._ids.append(fid)
+            self._created.append(created)
+            self._fps.append(fp)
+            self._codes.append(self._fp_code.setdefault(fp, len(self._fp_code)))
+            self._row_of[fid] = len(self._ids) - 1
+        self._codes_arr = self._created_arr = None
+        self._df = np.concatenate(
+            [self._df, np.zeros(len(self._vocab) - len(self._df))]
+        ) + np.bincount(block.indices, minlength=len(self._vocab))
+        n_main = 0 if self._main is None else self._main.shape[0]
+        if len(self._ids) - n_main > max(_MERGE_MIN_ROWS, n_main // 16):
+            self._merge()
+        return len(rows)
 
     def query(self, tokens: str, *, k: int = 20, exclude: Sequence[str] = ()) -> list[Match]:
         """The ``k`` failures most similar to a token string, best first."""
