@@ -15,7 +15,7 @@ from hindsight.serving.backends import (
     RulesBackend,
     SklearnBackend,
 )
-from hindsight.serving.breaker import CircuitBreaker
+from hindsight.serving.breaker import BreakerChange, CircuitBreaker
 from hindsight.serving.config import load_service, service_from_dict
 from hindsight.serving.fallback import Answer, Attempt, FallbackChain, Tier
 from hindsight.serving.log import PredictionLog, PredictionRecord
@@ -27,6 +27,7 @@ __all__ = [
     "AbstentionPolicy",
     "Answer",
     "Attempt",
+    "BreakerChange",
     "CallableBackend",
     "Canary",
     "CircuitBreaker",

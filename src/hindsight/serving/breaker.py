@@ -4,6 +4,12 @@ A tier that keeps failing, answering slowly or abstaining is taken out of the ch
 while (the breaker *opens*), then tried again with a few probe calls (*half-open*), and
 put back (*closed*) only when every probe succeeds. The chain asks :meth:`allow` before
 calling a tier and reports every call it let through with :meth:`record`.
+
+Besides its ``on_change`` hook, a breaker tells any number of listeners
+(:meth:`CircuitBreaker.add_listener`) of every change as a :class:`BreakerChange`: the
+wall-clock time and the breaker's figures *at* the change, taken under its lock before an
+opening clears the window, so they show the rates that tripped it. A :class:`Service`
+uses one to record every tier's changes in the store (see :mod:`.breaker_events`).
 """
 
 from __future__ import annotations
@@ -12,13 +18,14 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from hindsight._validation import Interval, validate_params
 from hindsight.errors import ConfigError
 
-__all__ = ["CircuitBreaker"]
+__all__ = ["BreakerChange", "CircuitBreaker"]
 
 CLOSED: Final = "closed"
 OPEN: Final = "open"
@@ -32,6 +39,30 @@ _ABSTAIN: Final = 4
 _log = logging.getLogger(__name__)
 
 StateChange = Callable[[str, str, str], Any]
+
+
+@dataclass(frozen=True)
+class BreakerChange:
+    """One change of a breaker's state, as its listeners (:meth:`CircuitBreaker.add_listener`) see it.
+
+    ``at`` is wall-clock time (:func:`time.time`), unlike the snapshot's ``opened_at``
+    (the breaker's own clock). ``snapshot`` is :meth:`CircuitBreaker.snapshot` taken at
+    the change with the new state: on an opening, the window's counts and rates that
+    tripped it; on a probe's success or failure, the probes issued and succeeded.
+    """
+
+    previous: str
+    state: str
+    reason: str
+    at: float
+    snapshot: Mapping[str, Any]
+
+
+ChangeListener = Callable[[BreakerChange], Any]
+
+# What a state change hands from inside the lock to _notify: old, new, reason and, when
+# someone listens, the wall time and figures at the change.
+_Change = tuple[str, str, str, float | None, dict[str, Any] | None]
 
 
 class CircuitBreaker:
@@ -54,8 +85,9 @@ class CircuitBreaker:
     (calls let through before it opened) are ignored.
 
     All methods are thread-safe and O(1). ``on_change(old, new, reason)`` is called on
-    every change of state, outside the lock; an exception it raises is logged, never
-    passed to the caller of :meth:`allow` or :meth:`record`.
+    every change of state, outside the lock, then every listener added with
+    :meth:`add_listener`; an exception any of them raises is logged, never passed to the
+    caller of :meth:`allow` or :meth:`record`, and does not keep the others from running.
 
     Parameters
     ----------
@@ -162,6 +194,7 @@ class CircuitBreaker:
         self._half_open_probes = half_open_probes
         self._clock = clock
         self._on_change = on_change
+        self._listeners: tuple[ChangeListener, ...] = ()
         self._lock = threading.Lock()
         self._ring = [0] * window  # preallocated; _pos is where the next call goes
         with self._lock:
@@ -221,6 +254,27 @@ class CircuitBreaker:
             "open_for_s": self._open_for_s,
             "half_open_probes": self._half_open_probes,
         }
+
+    # -- listeners ----------------------------------------------------------------------
+
+    def add_listener(self, listener: ChangeListener) -> None:
+        """Also call ``listener(change)`` with a :class:`BreakerChange` on every change.
+
+        Listeners run after ``on_change`` (which stays as it was), in the order added, on
+        the thread that caused the change: keep them O(1) (queue, do not write).
+        """
+        if not callable(listener):
+            raise ConfigError(
+                f"A CircuitBreaker listener must be a callable taking a BreakerChange. "
+                f"Got {listener!r}."
+            )
+        with self._lock:
+            self._listeners = (*self._listeners, listener)
+
+    def remove_listener(self, listener: ChangeListener) -> None:
+        """Stop calling ``listener``; one that was never added is ignored."""
+        with self._lock:
+            self._listeners = tuple(x for x in self._listeners if x != listener)
 
     # -- state --------------------------------------------------------------------------
 
@@ -284,40 +338,43 @@ class CircuitBreaker:
         still refuses calls.
         """
         with self._lock:
-            now = self._clock()
-            n = self._n
-            retry_in_s = None
-            if self._state == OPEN and self._opened_at is not None:
-                retry_in_s = max(0.0, self._open_for_s - (now - self._opened_at))
-            return {
-                "state": self._state,
-                "reason": self._reason,
-                "opened_at": self._opened_at,
-                "retry_in_s": retry_in_s,
-                "times_opened": self._times_opened,
-                "calls": n,
-                "errors": self._errors,
-                "slow": self._slow,
-                "abstained": self._abstained,
-                "error_rate": self._errors / n if n else 0.0,
-                "slow_rate": self._slow / n if n else 0.0,
-                "abstain_rate": self._abstained / n if n else 0.0,
-                "probes_issued": self._probes_issued,
-                "probes_succeeded": self._probes_succeeded,
-            }
+            return self._snapshot_locked()
 
     def reset(self) -> None:
         """Close the breaker and forget every call, the reason and the count of openings."""
         with self._lock:
             old = self._state
             self._reset_locked()
-        if old != CLOSED:
-            self._notify((old, CLOSED, "reset"))
+            change = self._change_locked(old, CLOSED, "reset") if old != CLOSED else None
+        self._notify(change)
 
     def __repr__(self) -> str:
         return f"CircuitBreaker(state={self._state!r}, calls={self._n}, reason={self._reason!r})"
 
     # -- internals (called with the lock held) ------------------------------------------
+
+    def _snapshot_locked(self) -> dict[str, Any]:
+        now = self._clock()
+        n = self._n
+        retry_in_s = None
+        if self._state == OPEN and self._opened_at is not None:
+            retry_in_s = max(0.0, self._open_for_s - (now - self._opened_at))
+        return {
+            "state": self._state,
+            "reason": self._reason,
+            "opened_at": self._opened_at,
+            "retry_in_s": retry_in_s,
+            "times_opened": self._times_opened,
+            "calls": n,
+            "errors": self._errors,
+            "slow": self._slow,
+            "abstained": self._abstained,
+            "error_rate": self._errors / n if n else 0.0,
+            "slow_rate": self._slow / n if n else 0.0,
+            "abstain_rate": self._abstained / n if n else 0.0,
+            "probes_issued": self._probes_issued,
+            "probes_succeeded": self._probes_succeeded,
+        }
 
     def _reset_locked(self) -> None:
         self._state: str = CLOSED
@@ -336,7 +393,7 @@ class CircuitBreaker:
         self._slow = 0
         self._abstained = 0
 
-    def _record_closed_locked(self, flags: int) -> tuple[str, str, str] | None:
+    def _record_closed_locked(self, flags: int) -> _Change | None:
         if self._n == self._window:
             self._count_locked(self._ring[self._pos], -1)
         else:
@@ -377,7 +434,7 @@ class CircuitBreaker:
                 return f"abstention rate {rate:.2f} >= {self._abstain_rate:.2f} {over}"
         return None
 
-    def _record_probe_locked(self, flags: int, latency_ms: float) -> tuple[str, str, str] | None:
+    def _record_probe_locked(self, flags: int, latency_ms: float) -> _Change | None:
         if self._probes_succeeded >= self._probes_issued:
             return None  # a straggler from before the breaker opened, not a probe
         failure = None
@@ -396,25 +453,43 @@ class CircuitBreaker:
             CLOSED, f"all {self._half_open_probes} half-open probe call(s) succeeded"
         )
 
-    def _open_locked(self, reason: str) -> tuple[str, str, str]:
+    def _open_locked(self, reason: str) -> _Change:
         self._reason = reason
         self._opened_at = self._clock()
         self._times_opened += 1
         return self._move_locked(OPEN, reason)
 
-    def _move_locked(self, new: str, reason: str) -> tuple[str, str, str]:
+    def _move_locked(self, new: str, reason: str) -> _Change:
         old = self._state
         self._state = new
+        # The figures at the change, before the counters below are cleared for the new state.
+        change = self._change_locked(old, new, reason)
         self._probes_issued = 0
         self._probes_succeeded = 0
         if new != HALF_OPEN:
             self._clear_window_locked()
-        return old, new, reason
+        return change
 
-    def _notify(self, change: tuple[str, str, str] | None) -> None:
-        if change is None or self._on_change is None:
+    def _change_locked(self, old: str, new: str, reason: str) -> _Change:
+        if not self._listeners:
+            return old, new, reason, None, None
+        return old, new, reason, time.time(), self._snapshot_locked()
+
+    def _notify(self, change: _Change | None) -> None:
+        if change is None:
             return
-        try:
-            self._on_change(*change)
-        except Exception:  # an alert hook must never fail the request it reports on
-            _log.exception("on_change callback of %r failed for %s -> %s", self, *change[:2])
+        old, new, reason, at, snapshot = change
+        if self._on_change is not None:
+            try:
+                self._on_change(old, new, reason)
+            except Exception:  # an alert hook must never fail the request it reports on
+                _log.exception("on_change callback of %r failed for %s -> %s", self, old, new)
+        listeners = self._listeners
+        if not listeners or at is None or snapshot is None:
+            return
+        event = BreakerChange(old, new, reason, at, snapshot)
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception:  # a recorder must never fail the request either
+                _log.exception("A listener of %r failed for %s -> %s", self, old, new)

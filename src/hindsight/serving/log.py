@@ -21,6 +21,10 @@ Durability, in plain terms:
   dropped and counted in :attr:`PredictionLog.dropped`; logging never raises into
   the request. Rows the database refuses (e.g. a duplicate id) are retried one by
   one and those still refused are dropped, logged and counted in ``rejected``.
+* Circuit breakers' state changes (:mod:`.breaker_events`) ride along: queued by
+  :meth:`PredictionLog.log_breaker`, written by the same writer before each flush's
+  predictions, kept, retried and dropped the same way (their own counters, in
+  :attr:`PredictionLog.breakers`).
 * Outcomes are written synchronously (:meth:`PredictionLog.record_outcome`), so
   ``POST /outcomes`` can report failure; an outcome may precede its prediction's
   flush.
@@ -53,6 +57,7 @@ from hindsight._plain import plain
 from hindsight._validation import Interval, validate_params
 from hindsight.errors import ConfigError, StoreError, StoreUnavailable
 from hindsight.ledger.ids import new_id
+from hindsight.serving.breaker_events import BreakerEvent, BreakerEventQueue
 from hindsight.serving.fallback import Answer
 from hindsight.store.schema import SCHEMA_VERSION
 from hindsight.store.store import Store
@@ -209,6 +214,8 @@ class PredictionLog:
         self.rejected = 0
         #: Records written so far.
         self.written = 0
+        #: Circuit-breaker events waiting for this log's writer, with their own counters.
+        self.breakers = BreakerEventQueue(store, max_batch=self.max_batch)
         self._pending: deque[PredictionRecord] = deque()
         self._held: list[PredictionRecord] = []  # a batch kept for a retry, written first
         self._lock = threading.Lock()  # guards the queue; held only for O(1) work
@@ -235,6 +242,10 @@ class PredictionLog:
         if full:
             self._wake.set()
 
+    def log_breaker(self, event: BreakerEvent) -> None:
+        """Queue a circuit breaker's state change for the next flush. O(1); never raises."""
+        self.breakers.add(event)
+
     @property
     def pending(self) -> int:
         """Records waiting to be written (queued or held for a retry)."""
@@ -256,10 +267,11 @@ class PredictionLog:
         """Write everything queued now, in order, batch by batch; returns records written.
 
         A batch the database cannot take is kept for the next flush (the error is
-        logged, not raised).
+        logged, not raised). Queued breaker events are written first (not counted).
         """
         written = 0
         with self._flush_lock:
+            self.breakers.flush()
             while True:
                 with self._lock:
                     if self._held:
@@ -352,6 +364,7 @@ class PredictionLog:
             self._closed = True
         if already:
             return
+        self.breakers.close()
         self._wake.set()
         if self._thread is not threading.current_thread():
             self._thread.join()
@@ -359,6 +372,9 @@ class PredictionLog:
         left = self.pending
         if left:
             logger.error("The prediction log closed with %d records unwritten.", left)
+        left = self.breakers.pending
+        if left:
+            logger.error("The prediction log closed with %d breaker events unwritten.", left)
         atexit.unregister(self.close)
 
     def __enter__(self) -> PredictionLog:

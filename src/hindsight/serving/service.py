@@ -11,7 +11,10 @@
 3. Abstained requests, and a random audit sample of the others, go to the review
    queue with the answer that was served. While the queue is full or past its SLA,
    abstained requests keep the fail-safe's answer alone and say so.
-4. One record per request goes to the prediction log (batched, off the request path).
+4. One record per request goes to the prediction log (batched, off the request path),
+   and so does every state change of a tier's circuit breaker, plus each tier's state
+   when the service starts or promotes a model (:mod:`.breaker_events`), for the team
+   server's Services page.
 
 A reviewer's decision (:meth:`Service.decide`) overrides the served answer, is kept on
 the review item and is recorded as the prediction's label. Outcomes that arrive later
@@ -47,6 +50,7 @@ from hindsight.ledger.ids import new_id
 from hindsight.review.queue import Decision, ReviewItem, ReviewQueue
 from hindsight.serving.abstain import AbstentionPolicy, Verdict
 from hindsight.serving.backend import ModelBackend, ModelOutput
+from hindsight.serving.breaker_events import BreakerRecorder
 from hindsight.serving.fallback import Answer, FallbackChain, Tier
 from hindsight.serving.log import PredictionLog, PredictionRecord
 
@@ -154,7 +158,9 @@ class Service:
     ``tiers`` are tried in order within ``deadline_ms``; the last is the fail-safe that
     answers abstained requests. ``review`` defaults to an in-memory
     :class:`~hindsight.review.ReviewQueue` (store-backed when ``store`` is given) when an
-    abstention policy is set. With ``store`` (or ``log``) every request is logged.
+    abstention policy is set. With ``store`` (or ``log``) every request is logged, and
+    every change of a tier's circuit breaker too (the breakers' own ``on_change`` hooks
+    keep working).
     ``alerts`` are the channels a rolled-back canary alerts; ``ledger`` records
     rollouts as experiments (default: a ledger on ``store``) under ``project`` (default:
     the ledger's project).
@@ -223,6 +229,10 @@ class Service:
         self._rollout: Rollout | None = None
         self._rollout_lock = threading.Lock()
         self.started_at = time.time()
+        self._breakers: BreakerRecorder | None = None
+        if log is not None:
+            self._breakers = BreakerRecorder(name, log)
+            self._breakers.watch(self.chain.tiers, "service started")
 
     # -- parts ----------------------------------------------------------------------
     @property
@@ -314,6 +324,11 @@ class Service:
             tiers, deadline_ms=old.deadline_ms, last_tier_reserve_ms=old.last_tier_reserve_ms
         )
         old.tiers[0].close()
+        if self._breakers is not None:
+            # The chain changed: record all of it anew, so the old primary reads as gone.
+            if old.tiers[0].breaker is not tier.breaker:
+                self._breakers.unwatch(old.tiers[:1])
+            self._breakers.watch(self.chain.tiers, f"{tier.name} promoted to primary")
 
     # -- requests -------------------------------------------------------------------
     async def predict(
@@ -497,6 +512,8 @@ class Service:
             # It cannot go on without the service: it ends as stopped, with its evidence.
             rollout.stop("the service shut down while the rollout ran")
             rollout.close()
+        if self._breakers is not None:
+            self._breakers.close()
         if self.log is not None and self._own_log:
             self.log.close()
         elif self.log is not None:

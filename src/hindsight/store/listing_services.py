@@ -11,6 +11,10 @@ between the two neighbours exactly as NumPy's default (``method="linear"``) does
 ``p95_ms`` equals ``numpy.percentile(latencies, 95)``. The database sorts each service's
 window once for this; only a handful of rows per service and percentile travel back.
 
+Each service's circuit breakers (``breakers``: how many tiers of its latest chain are
+closed, open or half-open now) come from each tier's newest ``breaker_events`` row, found
+with a window function too (:func:`hindsight.store.breakers.newest_breaker_events`).
+
 A request counts as *abstained* when its logged ``reason`` says so (case-insensitive) (the serving layer
 writes ``"…: abstained (…)"`` or ``"…; abstained: …"``; the monitors' prediction-log
 source uses the same test), and as *sent for review* when it has a ``review_ticket``.
@@ -22,13 +26,15 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, or_, select
+from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, or_, select, union
 
 from hindsight.store import schema as t
 from hindsight.store.base import Row, StoreBase, _dicts
+from hindsight.store.breakers import BREAKER_STATES, newest_breaker_events
 
 __all__ = [
     "PERCENTILES",
+    "breaker_counts",
     "known_services",
     "page_rollouts",
     "service_summaries",
@@ -64,14 +70,17 @@ def _window(since: float, until: float, service: str | None) -> list[ColumnEleme
 
 
 def known_services(store: StoreBase, *, service: str | None = None) -> dict[str, float | None]:
-    """Every service in the prediction log (at any time) or with a rollout, by name,
-    with the time of its last logged request (``None``: rollouts only)."""
-    p, r = t.predictions, t.rollouts
+    """Every service in the prediction log (at any time), with a rollout or with a recorded
+    circuit-breaker state, by name, with the time of its last logged request (``None``:
+    none logged)."""
+    p, r, b = t.predictions, t.rollouts, t.breaker_events
     logged = select(p.c.service, func.max(p.c.created_at).label("last")).group_by(p.c.service)
-    rolled = select(r.c.service).distinct()
+    rolled_q, broke_q = select(r.c.service), select(b.c.service)
     if service is not None:
         logged = logged.where(p.c.service == service)
-        rolled = rolled.where(r.c.service == service)
+        rolled_q = rolled_q.where(r.c.service == service)
+        broke_q = broke_q.where(b.c.service == service)
+    rolled = union(rolled_q, broke_q)
     with store.read() as conn:
         out: dict[str, float | None] = {
             str(s): float(last) for s, last in conn.execute(logged).all()
@@ -137,6 +146,30 @@ def _latest_rollouts(conn: Any, service: str | None) -> dict[str, Row]:
     return {str(row["service"]): row for row in _dicts(conn.execute(query))}
 
 
+def _breaker_counts(conn: Any, service: str | None) -> dict[str, dict[str, int]]:
+    newest = newest_breaker_events(service).subquery()
+    current = or_(newest.c.configured_at.is_(None), newest.c.at >= newest.c.configured_at)
+    query = (
+        select(newest.c.service, newest.c.state, func.count().label("n"))
+        .where(current)
+        .group_by(newest.c.service, newest.c.state)
+    )
+    out: dict[str, dict[str, int]] = {}
+    for s, state, n in conn.execute(query).all():
+        counts = out.setdefault(str(s), {**dict.fromkeys(BREAKER_STATES, 0), "tiers": 0})
+        counts[str(state)] = counts.get(str(state), 0) + int(n)
+        counts["tiers"] += int(n)
+    return out
+
+
+def breaker_counts(store: StoreBase, *, service: str | None = None) -> dict[str, dict[str, int]]:
+    """Per service (or just ``service``): how many tiers of its latest chain have their
+    breaker ``closed``, ``open`` or ``half_open`` now, and ``tiers`` in all. A service
+    without a recorded breaker state is left out."""
+    with store.read() as conn:
+        return _breaker_counts(conn, service)
+
+
 def service_summaries(
     store: StoreBase, *, since: float, until: float, service: str | None = None
 ) -> list[Row]:
@@ -145,8 +178,9 @@ def service_summaries(
     Each row: ``service``, ``last_seen`` (its newest request at any time), ``requests``,
     ``tiers`` (requests per tier, most first) and ``tier_shares``, ``fell_back``,
     ``abstained``, ``reviewed`` with their ``…_rate``, ``p50_ms`` and ``p95_ms`` (``None``
-    without requests), ``versions`` (requests per model version, most first) and
-    ``latest_rollout`` (its kind, versions, status, step, share…; or ``None``).
+    without requests), ``versions`` (requests per model version, most first),
+    ``latest_rollout`` (its kind, versions, status, step, share…; or ``None``) and
+    ``breakers`` (see :func:`breaker_counts`; ``None`` without a recorded state).
     """
     p = t.predictions
     where = _window(since, until, service)
@@ -173,6 +207,7 @@ def service_summaries(
         version_rows = conn.execute(versions_q).all()
         percentiles = _percentiles(conn, where)
         latest = _latest_rollouts(conn, service)
+        breakers = _breaker_counts(conn, service)
     rows: dict[str, Row] = {}
     for name, last in known.items():
         rows[name] = {
@@ -199,6 +234,7 @@ def service_summaries(
             key = f"p{round(q * 100)}_ms"
             row[key] = percentiles.get(name, {}).get(key)
         row["latest_rollout"] = latest.get(name)
+        row["breakers"] = breakers.get(name)
     return list(rows.values())
 
 

@@ -1,14 +1,19 @@
-"""The Services pages and API: what each served model answered, and its rollouts.
+"""The Services pages and API: what each served model answered, its breakers and rollouts.
 
-``register(app, ctx)`` adds ``/services`` (one row per service in the prediction log or
-with a rollout: requests in the window, the share each tier answered, abstention and
-review-routing rates, p50/p95 latency, versions and the latest rollout), ``/services/{name}``
-(the tier shares per hour as a chart, versions, and every rollout with each interval's
-analysis) and their ``/api/v1/services`` counterparts, plus ``/api/v1/rollouts`` (paged).
+``register(app, ctx)`` adds ``/services`` (one row per service in the prediction log, with
+a rollout or with a recorded breaker state: requests in the window, the share each tier
+answered, abstention and review-routing rates, p50/p95 latency, versions, how many tiers'
+circuit breakers are open or half-open now and the latest rollout), ``/services/{name}``
+(the tier shares per hour as a chart, versions, each tier's circuit breaker and its
+recent transitions, and every rollout with each interval's analysis) and their
+``/api/v1/services`` counterparts, plus ``/api/v1/services/{name}/breakers`` (states and
+every transition, paged) and ``/api/v1/rollouts`` (paged).
 
-Only what the store holds is shown: circuit-breaker states live in the running service
-process (its ``/health``), not in the store. The numbers are aggregated in SQL, see
-:mod:`hindsight.store.listing_services` (latency percentiles are exact, NumPy's "linear").
+Only what the store holds is shown. Breaker states are what the running service recorded
+(:mod:`hindsight.serving.breaker_events`): each tier's state when the service started and
+every change since, written by its prediction log's writer about once a second. The
+numbers are aggregated in SQL, see :mod:`hindsight.store.listing_services` (latency
+percentiles are exact, NumPy's "linear").
 """
 
 import json
@@ -26,6 +31,7 @@ from hindsight.errors import NotFound
 from hindsight.ledger.records import iso
 from hindsight.reports.lines_svg import Series, line_chart_svg
 from hindsight.store.listing_services import (
+    breaker_counts,
     known_services,
     page_rollouts,
     service_summaries,
@@ -34,7 +40,7 @@ from hindsight.store.listing_services import (
 from hindsight.web.auth import Principal
 from hindsight.web.context import PAGE_SIZE, WebContext, page_count
 
-__all__ = ["DEFAULT_HOURS", "MAX_HOURS", "register"]
+__all__ = ["BREAKER_EVENTS_SHOWN", "DEFAULT_HOURS", "MAX_HOURS", "register"]
 
 #: The window the pages and API show by default, and the longest they accept, in hours.
 DEFAULT_HOURS = 24
@@ -42,6 +48,9 @@ MAX_HOURS = 720
 #: Colours the chart and its legend cycle through (``.t0`` … in service.html.j2).
 _PALETTE = 6
 _STATUS_CLASS = {"promoted": "good", "rolled_back": "bad", "running": "warn"}
+_BREAKER_CLASS = {"closed": "good", "half_open": "warn", "open": "bad"}
+#: How many of a service's newest breaker transitions its page lists (the API pages them all).
+BREAKER_EVENTS_SHOWN = 50
 # Shown at the head of each analysis, not again among its other inputs.
 _HEAD = ("interval", "step", "share", "at", "decision", "early")
 
@@ -67,7 +76,7 @@ def register(app: FastAPI, ctx: WebContext) -> None:
         return render(
             request, "services.html.j2", who, rows=rows, tiers=tiers, hours=hours,
             max_hours=MAX_HOURS, since=_when(since), until=_when(until), pct=_pct, ms=_ms,
-            status_class=_STATUS_CLASS,
+            status_class=_STATUS_CLASS, breaker_class=_BREAKER_CLASS,
         )
 
     @app.get("/services/{service}", response_class=HTMLResponse, include_in_schema=False)
@@ -82,6 +91,8 @@ def register(app: FastAPI, ctx: WebContext) -> None:
         summary = detail["summary"]
         tiers = list(summary["tiers"])
         pages = page_count(detail["rollouts_total"])
+        events = store.breaker_events(service, limit=BREAKER_EVENTS_SHOWN)
+        events_total = store.count_breaker_events(service) if events else 0
         return render(
             request, "service.html.j2", who, s=summary, hours=hours, max_hours=MAX_HOURS,
             since=_when(detail["since"]), until=_when(detail["until"]),
@@ -94,6 +105,14 @@ def register(app: FastAPI, ctx: WebContext) -> None:
             rollouts_total=detail["rollouts_total"], page=page, pages=pages,
             prev_url=_detail_url(service, hours, page - 1) if page > 1 else None,
             next_url=_detail_url(service, hours, page + 1) if page < pages else None,
+            breakers=[_breaker_view(b) for b in detail["breakers"]],
+            # Unfolded when there is something to see: a breaker not closed, or a change.
+            breakers_unfold=any(b["current"] and b["state"] != "closed"
+                                for b in detail["breakers"])
+            or any(e["previous"] != e["state"] for e in events),
+            breaker_events=[_breaker_view(e) for e in events], breaker_events_total=events_total,
+            breaker_events_shown=BREAKER_EVENTS_SHOWN,
+            breakers_api=f"/api/v1/services/{quote(service)}/breakers",
             pct=_pct, ms=_ms, status_class=_STATUS_CLASS,
         )
 
@@ -104,9 +123,11 @@ def register(app: FastAPI, ctx: WebContext) -> None:
         _who: Annotated[Principal, Depends(api_user("viewer"))],
         hours: Hours = DEFAULT_HOURS,
     ) -> dict[str, Any]:
-        """Every service in the prediction log or with a rollout, over the last ``hours``:
-        requests, per-tier shares, abstention and review rates, p50/p95 latency (exact),
-        versions and the latest rollout. Breaker states are not stored (see ``/health``)."""
+        """Every service in the prediction log, with a rollout or with a recorded breaker
+        state, over the last ``hours``: requests, per-tier shares, abstention and review
+        rates, p50/p95 latency (exact), versions, the latest rollout and ``breakers``: how
+        many tiers of its latest chain have their circuit breaker closed, open or half-open
+        now (``null`` when none was recorded)."""
         since, until = _window(hours)
         rows = service_summaries(store, since=since, until=until)
         return {"hours": hours, "since": since, "until": until,
@@ -120,16 +141,46 @@ def register(app: FastAPI, ctx: WebContext) -> None:
         page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     ) -> dict[str, Any]:
         """One service over the last ``hours``: its summary, the requests and tier shares
-        per hour, and one page of its rollouts (newest first) with every analysis."""
+        per hour, each tier's circuit-breaker state now (``breaker_states``: its newest
+        recorded event, ``current`` false for a tier not in the latest chain), and one page
+        of its rollouts (newest first) with every analysis."""
         detail = _detail(service, hours, page)
         total = detail["rollouts_total"]
         return {
             **_summary_json(detail["summary"]),
             "hours": hours, "since": detail["since"], "until": detail["until"],
             "hourly": detail["hourly"],
+            "breaker_states": [_breaker_json(b) for b in detail["breakers"]],
             "rollouts": [_rollout_json(r) for r in detail["rollouts"]],
             "rollouts_total": total, "page": page, "page_size": PAGE_SIZE,
             "pages": page_count(total),
+        }
+
+    @app.get("/api/v1/services/{service}/breakers", tags=["services"])
+    def get_service_breakers_api(
+        service: str,
+        _who: Annotated[Principal, Depends(api_user("viewer"))],
+        tier: str = "",
+        page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    ) -> dict[str, Any]:
+        """A service's circuit breakers: each tier's state now (``states``, as in the
+        service's ``breaker_states``) and one page of the recorded transitions (of
+        ``tier``, or of all), newest first, each with the breaker's figures at the change.
+        An event whose ``previous`` equals its ``state`` is the tier's state when the
+        service started or changed its chain, not a transition."""
+        if not known_services(store, service=service):
+            raise NotFound(f"No service {service!r} in the prediction log, the rollouts or "
+                           "the breaker states.")
+        tier_or_all = tier or None
+        events = store.breaker_events(service, tier_or_all, limit=PAGE_SIZE,
+                                      offset=(page - 1) * PAGE_SIZE)
+        total = store.count_breaker_events(service, tier_or_all)
+        return {
+            "service": service, "tier": tier_or_all,
+            "states": [_breaker_json(b) for b in store.breaker_states(service)],
+            "counts": breaker_counts(store, service=service).get(service),
+            "items": [_breaker_json(e) for e in events], "total": total, "page": page,
+            "page_size": PAGE_SIZE, "pages": page_count(total),
         }
 
     @app.get("/api/v1/rollouts", tags=["services"])
@@ -147,7 +198,8 @@ def register(app: FastAPI, ctx: WebContext) -> None:
 
     def _detail(service: str, hours: int, page: int) -> dict[str, Any]:
         if not known_services(store, service=service):
-            raise NotFound(f"No service {service!r} in the prediction log or the rollouts.")
+            raise NotFound(f"No service {service!r} in the prediction log, the rollouts or "
+                           "the breaker states.")
         since, until = _window(hours)
         summary = service_summaries(store, since=since, until=until, service=service)[0]
         rollouts, total = page_rollouts(store, service=service,
@@ -157,6 +209,7 @@ def register(app: FastAPI, ctx: WebContext) -> None:
             "hourly": _hourly(tier_hours(store, service, since=since, until=until),
                               since, until, hours),
             "rollouts": rollouts, "rollouts_total": total,
+            "breakers": store.breaker_states(service),
         }
 
 
@@ -206,6 +259,10 @@ def _lifts(analyses: Any) -> list[dict[str, Any]]:
         if isinstance(lift, Mapping) and lift:
             return [{"arm": str(arm), **d} for arm, d in lift.items() if isinstance(d, Mapping)]
     return []
+
+
+def _breaker_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {**row, "at_iso": iso(row["at"])}
 
 
 def _rollout_json(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -284,6 +341,32 @@ def _analysis_view(a: Any) -> dict[str, Any]:
 
 def _decision_class(decision: str) -> str:
     return {"pass": "good", "marginal": "warn", "fail": "bad"}.get(decision, "")
+
+
+def _breaker_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A breaker state or transition as the service page shows it."""
+    snap = row.get("snapshot")
+    snap = snap if isinstance(snap, Mapping) else {}
+    calls = snap.get("calls")
+    judged = isinstance(calls, int) and calls > 0
+
+    def rate(key: str) -> str:
+        v = snap.get(key)
+        return _pct(float(v)) if judged and isinstance(v, int | float) else "—"
+
+    state = str(row["state"])
+    return {
+        **row, "state_text": state.replace("_", "-"),
+        "previous_text": str(row["previous"]).replace("_", "-"),
+        "state_class": _BREAKER_CLASS.get(state, ""),
+        "change": row["previous"] != row["state"],
+        "at_text": _when(row["at"]), "error_rate": rate("error_rate"),
+        "slow_rate": rate("slow_rate"), "calls": calls if judged else None,
+        "probes": (f"{snap.get('probes_succeeded', 0)}/{snap.get('probes_issued', 0)}"
+                   if snap.get("probes_issued") else None),
+        "times_opened": snap.get("times_opened"),
+        "current": row.get("current", True),
+    }
 
 
 def _rollout_view(row: Mapping[str, Any]) -> dict[str, Any]:
