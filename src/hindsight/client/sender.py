@@ -126,7 +126,7 @@ class ServerClient:
             if left <= 0:
                 return False
             with self._state:
-                self._state.wait(min(left, 0.25))
+                self._state.wait(min(left, 0.05))
 
     def wake(self) -> None:
         """Start sending now what waits in the spool (other processes' records too)."""
@@ -153,6 +153,8 @@ class ServerClient:
 
     def close(self, timeout_s: float | None = None) -> bool:
         """Deliver what is left (up to the timeout), stop the sender; True if nothing waits."""
+        if self.closed:
+            return self.spool.pending() == 0
         ok = self.flush(timeout_s)
         self.closed = True
         self._stop.set()
@@ -328,7 +330,7 @@ _CLIENTS: weakref.WeakSet[ServerClient] = weakref.WeakSet()
 @atexit.register
 def _deliver_at_exit() -> None:
     for client in list(_CLIENTS):
-        if client._last_seq == 0 or client._pid != os.getpid():
+        if client.closed or client._last_seq == 0 or client._pid != os.getpid():
             continue
         if not client.close():
             left = client.spool.pending()
