@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -34,3 +35,14 @@ def csrf(client: TestClient, path: str) -> str:
 def bearer(ledger: Ledger, name: str) -> dict[str, str]:
     """An Authorization header with a new API token of ``name``."""
     return {"Authorization": f"Bearer {auth.create_token(ledger.store, name, 'ci')}"}
+
+
+def post_form(client: TestClient, page: str, action: str, data: dict[str, str]) -> Any:
+    """Post a form of the page at ``page`` to ``action`` with that page's CSRF token, as a
+    browser would (the redirect is not followed)."""
+    return client.post(action, data={**data, "csrf": csrf(client, page)}, follow_redirects=False)
+
+
+def browser(client: TestClient) -> TestClient:
+    """Another browser (its own cookies) on the same server as ``client``."""
+    return TestClient(client.app)

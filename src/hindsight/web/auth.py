@@ -10,6 +10,10 @@
 * **Sessions**: the ``hindsight_session`` cookie (HttpOnly, SameSite=Lax) holds a random
   secret whose SHA-256 keys the session row. Each session has its own CSRF token that
   every form posts back; a cookie alone cannot change anything.
+* **Changes hold at once**: every request looks its user up again, so a new role applies
+  to the next request, and disabling a user ends their sessions and stops their tokens.
+  Resetting a password ends the user's sessions too. Nobody demotes or disables
+  themself, and the last enabled admin cannot be demoted or disabled.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ __all__ = [
     "SESSION_COOKIE",
     "Principal",
     "authenticate",
+    "change_role",
     "create_session",
     "create_token",
     "create_user",
@@ -38,6 +43,8 @@ __all__ = [
     "end_session",
     "principal_for_session",
     "principal_for_token",
+    "revoke_token",
+    "set_disabled",
     "set_password",
 ]
 
@@ -112,13 +119,39 @@ def create_user(store: Store, name: str, *, role: str = "viewer", password: str 
     return user_id
 
 
-def set_password(store: Store, name: str, password: str) -> None:
-    """Set (or replace) a user's password."""
+def set_password(store: Store, name: str, password: str, *, keep_session: str | None = None
+                 ) -> None:
+    """Set (or replace) a user's password, ending their sessions: a reset usually means
+    the old password got out. ``keep_session`` (a session cookie's secret) survives, so
+    people who change their own password stay logged in."""
     _check_password(password)
     user = store.user_by_name(name)
     if user is None:
         raise ConfigError(f"No user called {name!r}; add one with `hindsight users add`.")
-    store.update("user", user["id"], password_hash=_hasher().hash(password))
+    store.set_password_hash(
+        user["id"], _hasher().hash(password),
+        keep_session=None if keep_session is None else _sha256(keep_session),
+    )
+
+
+def change_role(store: Store, actor: Principal, user_id: str, role: str) -> dict[str, Any]:
+    """``actor`` (an admin) gives a user another role; nobody demotes themself, and the
+    last enabled admin stays one. Takes effect on the user's next request."""
+    _check_role(role)
+    if user_id == actor.user_id and role != actor.role:
+        raise ConfigError(
+            f"You cannot change your own role ({actor.role}); ask another admin to do it."
+        )
+    return store.set_user_role(user_id, role)
+
+
+def set_disabled(store: Store, actor: Principal, user_id: str, disabled: bool) -> dict[str, Any]:
+    """``actor`` (an admin) disables or enables a user. Disabling ends the user's
+    sessions at once and stops their tokens; nobody disables themself, and the last
+    enabled admin stays enabled."""
+    if disabled and user_id == actor.user_id:
+        raise ConfigError("You cannot disable yourself; ask another admin to do it.")
+    return store.set_user_disabled(user_id, disabled)
 
 
 def authenticate(store: Store, name: str, password: str) -> dict[str, Any] | None:
@@ -161,6 +194,11 @@ def create_token(store: Store, user: str, name: str) -> str:
     row = store.user_by_name(user)
     if row is None:
         raise ConfigError(f"No user called {user!r}; add one with `hindsight users add`.")
+    if row["disabled"]:
+        raise ConfigError(f"{user!r} is disabled, so a token would not work; enable them first.")
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise ConfigError("A token's label must have 1 to 200 characters (say what it is for).")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     store.add_token(
         {
@@ -173,6 +211,11 @@ def create_token(store: Store, user: str, name: str) -> str:
         }
     )
     return token
+
+
+def revoke_token(store: Store, token_id: str) -> dict[str, Any]:
+    """Revoke an API token; the next request that sends it gets a 401."""
+    return store.revoke_token(token_id, at=time.time())
 
 
 def principal_for_token(store: Store, token: str) -> Principal | None:

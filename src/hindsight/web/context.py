@@ -3,11 +3,16 @@
 Route modules take a :class:`WebContext` and use its methods as FastAPI dependencies:
 ``Depends(ctx.page_user)`` for a page (a browser without a session is sent to
 ``/login``), ``Depends(ctx.page_editor)`` for a form that writes (the editor role and the
-session's CSRF token), ``Depends(ctx.api_user("viewer"))`` for the JSON API (401 without a
-principal, 403 below the role).
+session's CSRF token), ``Depends(ctx.page_admin)`` and ``Depends(ctx.form_admin)`` for the
+admin pages and their forms, ``Depends(ctx.api_user("viewer"))`` for the JSON API (401
+without a principal, 403 below the role).
+
+Errors on pages are pages too (``error.html.j2``, via :meth:`WebContext.error`); under
+``/api/`` they stay JSON ``{"detail": …}``.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,11 +22,20 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.templating import Jinja2Templates
 
+from hindsight.errors import HindsightError
 from hindsight.ledger import Ledger
 from hindsight.web import auth
 from hindsight.web.auth import SESSION_COOKIE, Principal
 
-__all__ = ["API_ERRORS", "PAGE_SIZE", "LoginRequired", "WebContext", "page_count"]
+__all__ = [
+    "API_ERRORS",
+    "PAGE_SIZE",
+    "LoginRequired",
+    "WebContext",
+    "is_api",
+    "page_count",
+    "validation_detail",
+]
 
 TEMPLATES = Path(__file__).parent / "templates"
 #: Rows per page on every list page and list endpoint.
@@ -54,6 +68,41 @@ class LoginRequired(Exception):
 
 def page_count(total: int) -> int:
     return max(1, -(-total // PAGE_SIZE))
+
+
+def is_api(request: Request) -> bool:
+    """Whether a request is for the JSON API (its errors are JSON, not pages)."""
+    return request.url.path.startswith("/api/")
+
+
+_WHERE = {"query": "query parameter", "path": "part of the address", "body": "form field",
+          "header": "header", "cookie": "cookie"}
+_FIX = {
+    "query": "Correct it in the address (or remove it to use the default) and reload.",
+    "path": "Check the address.",
+    "body": "Go back, correct the form and send it again.",
+}
+
+
+def validation_detail(errors: Sequence[Mapping[str, Any]]) -> str:
+    """A page's message for FastAPI's validation errors: which parameter, what was wrong
+    and what to do. Form fields' values are never echoed (one may be a password)."""
+    parts, fixes = [], []
+    for err in errors[:5]:
+        loc = [str(x) for x in err.get("loc", ())]
+        source = loc[0] if loc else ""
+        name = ".".join(loc[1:]) or source or "input"
+        part = f"The {_WHERE.get(source, 'value')} '{name}' is not valid: {err.get('msg', '')}"
+        got = err.get("input")
+        if source in ("query", "path") and err.get("type") != "missing" and got is not None:
+            part += f" (got {str(got)[:80]!r})"
+        parts.append(part.rstrip(". ") + ".")
+        fix = _FIX.get(source, "Go back and try again.")
+        if fix not in fixes:
+            fixes.append(fix)
+    if len(errors) > 5:
+        parts.append(f"… and {len(errors) - 5} more.")
+    return " ".join(parts + fixes)
 
 
 class WebContext:
@@ -115,11 +164,28 @@ class WebContext:
 
     def page_editor(self, request: Request, csrf: Annotated[str, Form()] = "") -> Principal:
         """A dependency for forms that write: an editor, with the session's CSRF token."""
+        return self._form_user(request, csrf, "editor")
+
+    def page_admin(self, request: Request) -> Principal:
+        """A dependency: an admin viewing an admin page (403 for anyone else)."""
+        who = self.page_user(request)
+        if not who.can("admin"):
+            raise HTTPException(
+                403, f"Only admins manage users and tokens; {who.name} is {who.role}. "
+                "Ask an admin if you need another role."
+            )
+        return who
+
+    def form_admin(self, request: Request, csrf: Annotated[str, Form()] = "") -> Principal:
+        """A dependency for the admin pages' forms: an admin, with the session's CSRF token."""
+        return self._form_user(request, csrf, "admin")
+
+    def _form_user(self, request: Request, csrf: str, role: str) -> Principal:
         who = self.page_user(request)
         if not auth.csrf_ok(who, csrf):
             raise HTTPException(403, "The form's CSRF token is missing or stale; reload the page.")
-        if not who.can("editor"):
-            raise HTTPException(403, f"This needs the editor role; {who.name} is {who.role}.")
+        if not who.can(role):
+            raise HTTPException(403, f"This needs the {role} role; {who.name} is {who.role}.")
         return who
 
     # -- responses ---------------------------------------------------------------------
@@ -128,13 +194,32 @@ class WebContext:
                ) -> HTMLResponse:
         return self.templates.TemplateResponse(request, name, {"user": who, **context})
 
-    def error(self, request: Request, status: int, detail: str) -> Response:
-        if request.url.path.startswith("/api/"):
-            return JSONResponse({"detail": detail}, status_code=status)
+    def error(self, request: Request, status: int, detail: str,
+              headers: Mapping[str, str] | None = None) -> Response:
+        """An error: JSON ``{"detail": …}`` under ``/api/``, the error page elsewhere."""
+        if is_api(request):
+            return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+        try:
+            who = self.principal(request)  # the page keeps its navigation for a known user
+        except HindsightError:
+            who = None  # the store itself may be what failed
+        title = _TITLES.get(status) or _phrase(status)
         return self.templates.TemplateResponse(
-            request, "error.html.j2", {"status": status, "detail": detail, "user": None},
-            status_code=status,
+            request, "error.html.j2",
+            {"status": status, "title": title, "detail": detail, "user": who},
+            status_code=status, headers=headers,
         )
+
+
+_TITLES = {400: "Bad input", 403: "Not allowed", 404: "Not found", 409: "Changed meanwhile",
+           422: "Invalid input"}
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 def _ago(ts: float | None) -> str:
