@@ -344,3 +344,46 @@ def test_the_reaper_waits_for_clients_after_the_server_starts(any_ledger: Ledger
         stale_after = any_ledger.settings.stale_after_s
         assert any_ledger.reap_stale() == []
         assert any_ledger.reap_stale(now=time.time() + stale_after + 1) == [exp.id]
+
+
+def test_the_training_guard_records_a_doomed_run_through_the_server(
+    server: Server, tmp_path: Path
+) -> None:
+    from hindsight.training import TrainingGuard
+
+    client = _client(server.url, server.editor, tmp_path / "client")
+    with experiment("diverges", config={"lr": 3.0}, ledger=client, quiet=True) as exp:
+        guard = TrainingGuard(on_failure="stop")
+        stopped_at = None
+        for step in range(200):
+            loss = 1.0 * 1.3**step  # the loss explodes
+            exp.log_metric("loss", loss, step=step)
+            if guard.update(step, loss=loss).stop:
+                stopped_at = step
+                break
+    assert stopped_at is not None and stopped_at < 50
+    got = server.ledger.experiment_record(exp.id)
+    assert (got.status, got.outcome, got.outcome_source) == ("finished", "failure", "training")
+    failure = server.ledger.failure_record(got.failure_id or "")
+    assert failure.source == "training" and failure.evidence["config"] == {"lr": 3.0}
+    assert len(server.ledger.store.metric_series(exp.id)["loss"][0]) == stopped_at + 1
+
+
+def test_a_forked_child_logs_with_its_own_sender(server: Server, tmp_path: Path) -> None:
+    import os
+
+    client = _client(server.url, server.editor, tmp_path / "client")
+    with experiment("forks", ledger=client, quiet=True) as exp:
+        writer = client.writer
+        writer.note(exp.id, "from the parent", time.time())
+        pid = os.fork()
+        if pid == 0:  # the child: log, deliver, leave without running the parent's atexit
+            try:
+                writer.note(exp.id, "from the child", time.time())
+                os._exit(0 if writer.flush(20) else 1)
+            except BaseException:
+                os._exit(2)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    texts = sorted(n["text"] for n in server.ledger.store.notes(exp.id))
+    assert texts == ["from the child", "from the parent"]

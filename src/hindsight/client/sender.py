@@ -100,6 +100,7 @@ class ServerClient:
 
     def submit(self, op: dict[str, Any], *, replace_older: bool = False) -> None:
         """Spool one operation (``op`` and its fields; ``op_id`` is added) and wake the sender."""
+        self._check_fork()
         op = {"op_id": new_op_id(), **op}
         seq = self.spool.put(op, replace_older=replace_older)
         with self._state:
@@ -166,13 +167,21 @@ class ServerClient:
 
     # -- the sender --------------------------------------------------------------------
 
+    def _check_fork(self) -> None:
+        if self._pid != os.getpid():
+            # A forked child (a DataLoader worker that logs): the parent's thread, HTTP
+            # connections and SQLite handle did not follow; the child makes its own.
+            self._pid = os.getpid()
+            self._thread = None
+            self._state = threading.Condition()
+            self._last_seq = 0
+            self.spool = Spool(self.spool.path)
+            self._http = self._new_http()
+
     def _ensure_thread(self) -> None:
         if self.closed:
             raise ServerError(f"{self!r} is closed; make a new client.")
-        if self._pid != os.getpid():  # a forked child: the parent's thread did not follow
-            self._pid = os.getpid()
-            self._thread = None
-            self._http = self._new_http()
+        self._check_fork()
         if self._thread is None or not self._thread.is_alive():
             self._stop.clear()
             self._thread = threading.Thread(
