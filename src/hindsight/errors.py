@@ -11,6 +11,7 @@ also from the built-in exception a caller would already catch::
     │   └── StoreVersionError               written by a newer hindsight
     ├── LedgerError (RuntimeError)          the ledger refused an operation
     │   ├── NotFound (KeyError)             no record with that id
+    │   ├── AmbiguousId                     a short id matches several records
     │   └── InvalidCriteria (ValueError)    a criterion cannot be parsed
     ├── DiagnosisError (ValueError)         diagnose() got something it cannot read
     ├── MlflowBridgeError (RuntimeError)    MLflow unreachable or refused a call
@@ -31,6 +32,7 @@ mirror that failed, records spooled while the server is away) is a
 from __future__ import annotations
 
 __all__ = [
+    "AmbiguousId",
     "ConfigError",
     "DataError",
     "DataQualityError",
@@ -95,6 +97,10 @@ class NotFound(LedgerError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else "not found"
+
+
+class AmbiguousId(LedgerError):
+    """A short id matches several records; the message lists them."""
 
 
 class InvalidCriteria(LedgerError, ValueError):

@@ -152,7 +152,7 @@ EXPECTED_COMMANDS = {
     ("profile",), ("check",), ("drift",), ("serve",), ("monitor",), ("monitor", "run"),
     ("monitor", "watch"), ("monitor", "windows"), ("monitor", "findings"), ("evaluate",),
     ("server",), ("users",), ("users", "add"), ("users", "password"), ("users", "token"),
-    ("users", "list"),
+    ("users", "list"), ("sync",),
 }
 
 

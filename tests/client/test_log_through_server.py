@@ -387,3 +387,28 @@ def test_a_forked_child_logs_with_its_own_sender(server: Server, tmp_path: Path)
         assert os.waitstatus_to_exitcode(status) == 0
     texts = sorted(n["text"] for n in server.ledger.store.notes(exp.id))
     assert texts == ["from the child", "from the parent"]
+
+
+def test_nan_in_a_body_is_refused_or_kept_as_text_never_a_500(server: Server) -> None:
+    headers = {"Authorization": f"Bearer {server.editor}", "Content-Type": "application/json"}
+    r = httpx.post(f"{server.url}/api/v1/lessons", content='{"text": NaN, "sources": []}',
+                   headers=headers)
+    assert r.status_code == 422 and r.json()["detail"][0]["input"] == "nan"
+    start = ('{"ops": [{"op_id": "nan-00001", "op": "experiment.start", "row": {"id": '
+             '"exp_nan00001", "project": "p", "name": "n", "config": {"lr": NaN}, '
+             '"started_at": 1.0, "schema_version": 1}}]}')
+    r = httpx.post(f"{server.url}/api/v1/ingest", content=start, headers=headers)
+    assert r.json()["applied"] == 1
+    assert server.ledger.store.get("experiment", "exp_nan00001")["config"] == {"lr": "nan"}
+
+
+def test_a_short_id_matching_several_records_is_a_conflict(server: Server) -> None:
+    for _ in range(2):
+        with experiment("twin", ledger=server.ledger, quiet=True):
+            pass
+    headers = {"Authorization": f"Bearer {server.viewer}"}
+    r = httpx.get(f"{server.url}/api/v1/ids/exp_", headers=headers)
+    assert r.status_code == 409 and "matches several records" in r.json()["detail"]
+    (one, _) = [e.id for e in server.ledger.experiments()]
+    r = httpx.get(f"{server.url}/api/v1/ids/{one}", headers=headers)
+    assert r.json() == {"kind": "experiment", "id": one}

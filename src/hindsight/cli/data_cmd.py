@@ -1,7 +1,9 @@
 """``hindsight profile``, ``hindsight check`` and ``hindsight drift``: data guards for CI.
 
 Exit codes: 0 all good; 1 drift found (``--fail-on-drift``) or checks failed
-(``--fail-on``); 2 bad input or usage.
+(``--fail-on``); 2 bad input or usage. ``hindsight drift --save NAME`` also stores the
+report in the ledger's store (the team server's Data page lists it) and prints its id,
+on stderr when ``--json -`` has stdout.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from hindsight.data.frames import to_arrow
 from hindsight.data.profile import DatasetProfile, profile_table
 from hindsight.data.reference import PROFILE_SUFFIX, resolve_reference, save_profile
 from hindsight.drift.engine import drift_report
+from hindsight.drift.stored import save_drift_report
 
 __all__ = ["register"]
 
@@ -171,8 +174,19 @@ def drift_cmd(
     drift_share: Annotated[
         float, typer.Option(help="Share of drifted columns at which the dataset drifts (0: any).")
     ] = 0.0,
+    save: Annotated[
+        str | None,
+        typer.Option(help="Store the report in the hindsight store under this name (the "
+                     "server's Data page lists it); prints its id."),
+    ] = None,
+    project: Annotated[
+        str | None,
+        typer.Option(help="The project a --save'd report belongs to (default: HINDSIGHT_PROJECT)."),
+    ] = None,
 ) -> None:
     """Compare current data with a reference, column by column, and give a verdict."""
+    if project is not None and save is None:
+        raise typer.BadParameter("only applies with --save NAME.", param_hint="'--project'")
     chosen: dict[str, str] = {}
     for item in tests or []:
         col, sep, name = item.partition("=")
@@ -200,11 +214,20 @@ def drift_cmd(
             report.to_json(json_out)
     if html_out is not None:
         report.to_html(html_out)
+    saved = (
+        save_drift_report(report, save, ledger=get_cli_ledger(), project=project)
+        if save is not None else None
+    )
     if not quiet:
         _print_drift(report)
         for path in (json_out, html_out):
             if path is not None:
                 console.print(f"wrote {escape(str(path))}")
+    if saved is not None:
+        # With the report on stdout (--json -), the id goes to stderr: stdout stays JSON.
+        (err_console if quiet else console).print(
+            f"stored as [bold]{escape(str(save))}[/] ({saved})"
+        )
     if fail_on_drift and report.drift_detected:
         raise typer.Exit(1)
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hindsight.config import Settings
-from hindsight.errors import LedgerError, NotFound
+from hindsight.errors import AmbiguousId, NotFound
 from hindsight.ledger.environment import hostname
 from hindsight.ledger.failures import record_failure
 from hindsight.ledger.ids import kind_of
@@ -118,7 +118,7 @@ class Ledger:
                 f"No record with id {record_id!r}. Ids look like exp_…, fail_…, les_…, pm_…; "
                 "list them with `hindsight ls`."
             )
-        raise LedgerError(
+        raise AmbiguousId(
             f"{record_id!r} matches several records ({', '.join(h[1] for h in hits)}). "
             "Type more of the id."
         )

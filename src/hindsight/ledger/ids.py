@@ -21,6 +21,7 @@ PREFIXES = {
     "window": "win",
     "finding": "fnd",
     "keys": "key",
+    "drift_report": "drf",
 }
 
 

@@ -81,7 +81,8 @@ def _experiment(store: Store, experiment_id: str) -> dict[str, Any]:
 
 
 def _start(store: Store, op: ExperimentStart) -> None:
-    row = op.row.model_dump()
+    # JSON parsers take NaN and Infinity, which PostgreSQL's JSON refuses: as strings.
+    row = jsonable(op.row.model_dump(), "row")
     if store.find("experiment", row["id"]) == [row["id"]]:
         raise LedgerError(f"Experiment {row['id']} already exists; ids must be new.")
     row["heartbeat_at"] = row["heartbeat_at"] or row["started_at"]
@@ -103,7 +104,7 @@ def _heartbeat(store: Store, op: Heartbeat) -> None:
 
 
 def _update(store: Store, op: ExperimentUpdate) -> None:
-    values = op.values()
+    values = jsonable(op.values(), "values")
     if "mlflow_run_id" in op.model_fields_set:
         values["mlflow_run_id"] = op.mlflow_run_id
     _experiment(store, op.experiment_id)
@@ -152,8 +153,7 @@ def _lesson(store: Store, op: LessonAdd) -> None:
 
 
 def _failure(store: Store, op: FailureRecordOp) -> None:
-    row = op.row.model_dump()
-    row["evidence"] = jsonable(row["evidence"], "evidence")
+    row = jsonable(op.row.model_dump(), "row")
     if store.find("failure", row["id"]) == [row["id"]]:
         raise LedgerError(f"Failure {row['id']} already exists; ids must be new.")
     experiment_id = row["experiment_id"]
@@ -161,7 +161,7 @@ def _failure(store: Store, op: FailureRecordOp) -> None:
         store.insert("failure", row)
         return
     _experiment(store, experiment_id)
-    values = {} if op.experiment_update is None else op.experiment_update.values()
+    values = {} if op.experiment_update is None else jsonable(op.experiment_update.values())
     store.insert_and_update(
         "failure", row, "experiment", experiment_id, {**values, "failure_id": row["id"]}
     )

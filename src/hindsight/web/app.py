@@ -3,26 +3,38 @@
 ``create_app(ledger)`` builds a FastAPI app; ``hindsight server`` runs it with uvicorn.
 Every page and every ``/api/v1`` route needs a principal (a session cookie from
 ``/login``, or ``Authorization: Bearer hs_…``); writes need the ``editor`` role, and forms
-also their session's CSRF token (see :mod:`hindsight.web.auth`). Pages are rendered on
+also their session's CSRF token (see :mod:`hindsight.web.auth`); admins also manage users
+and tokens on ``/admin/users`` (:mod:`hindsight.web.pages_admin`). Pages are rendered on
 the server from Jinja2 templates that ship in the package, with no script or font from
 anywhere else, so the dashboard works offline and without JavaScript.
+
+Errors follow the path: a page's bad parameter (422), missing record (404), refusal
+(403) or wrong method (405) is the error page, naming what was wrong; under ``/api/`` the
+same errors are JSON, FastAPI's own 422 body included.
 """
 
+import math
+from http import HTTPStatus
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hindsight.errors import HindsightError, NotFound
+from hindsight.errors import AmbiguousId, HindsightError, NotFound
 from hindsight.ledger import Ledger, add_lesson
 from hindsight.ledger.records import STATUSES
 from hindsight.ledger.views import experiment_detail
 from hindsight.web import (
+    api_ingest,
     auth,
+    pages_admin,
+    pages_data,
     pages_learning,
     pages_lessons,
     pages_monitors,
@@ -31,7 +43,15 @@ from hindsight.web import (
     pages_services,
 )
 from hindsight.web.auth import SESSION_COOKIE, Principal
-from hindsight.web.context import API_ERRORS, PAGE_SIZE, LoginRequired, WebContext, page_count
+from hindsight.web.context import (
+    API_ERRORS,
+    PAGE_SIZE,
+    LoginRequired,
+    WebContext,
+    is_api,
+    page_count,
+    validation_detail,
+)
 
 __all__ = ["create_app"]
 
@@ -91,10 +111,24 @@ def create_app(ledger: Ledger, *, secure_cookies: bool = False) -> FastAPI:
                 and r.path_regex.match(request.url.path) for m in (r.methods or ())
             })
             headers["Allow"] = ", ".join(allowed)
-        if request.url.path.startswith("/api/") or exc.status_code == 405:
+        if is_api(request):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
                                 headers=headers)
-        return ctx.error(request, exc.status_code, str(exc.detail))
+        return ctx.error(request, exc.status_code, _page_detail(request, exc, headers),
+                         headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        if is_api(request):  # FastAPI's own 422 body, which the API's clients rely on
+            # ... except that a NaN or Infinity sent in the body, echoed back as the
+            # error's input, is not JSON: it is echoed as a string instead of a 500.
+            errors = _finite(jsonable_encoder(exc.errors()))
+            return JSONResponse({"detail": errors}, status_code=422)
+        return ctx.error(request, 422, validation_detail(exc.errors()))
+
+    @app.exception_handler(AmbiguousId)
+    async def _ambiguous(request: Request, exc: AmbiguousId) -> Response:
+        return ctx.error(request, 409, str(exc))
 
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, exc: NotFound) -> Response:
@@ -247,9 +281,22 @@ def create_app(ledger: Ledger, *, secure_cookies: bool = False) -> FastAPI:
 
 #: Route modules with ``register(app, ctx)``: each adds its pages and API routes.
 _PAGE_MODULES: tuple[Any, ...] = (
-    pages_lessons, pages_postmortems, pages_learning, pages_review, pages_monitors,
+    pages_lessons, pages_postmortems, pages_learning, pages_review, pages_monitors, pages_data,
     pages_services,
+    pages_admin,
+    api_ingest,
 )
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with non-finite floats (NaN, Infinity) as strings, so it is valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _curves(series: dict[str, tuple[Any, Any, Any]]) -> list[tuple[str, Any]]:
@@ -279,6 +326,23 @@ _CURVE_POINTS = 400
 
 def _page_url(filters: dict[str, str], page: int) -> str:
     return "/experiments?" + urlencode({**filters, "page": page})
+
+
+def _page_detail(request: Request, exc: StarletteHTTPException, headers: dict[str, str]) -> str:
+    """What an error page says: the route's own message, or advice for Starlette's bare
+    "Not Found" and "Method Not Allowed"."""
+    detail = str(exc.detail)
+    try:
+        if detail != HTTPStatus(exc.status_code).phrase:
+            return detail
+    except ValueError:  # not a standard status
+        return detail
+    if exc.status_code == 404:
+        return f"There is no page at {request.url.path}. Check the address or use the menu."
+    if exc.status_code == 405:
+        return (f"{request.url.path} does not answer {request.method} (only "
+                f"{headers.get('Allow', '?')}): it is the target of a form; go back and use it.")
+    return detail
 
 
 def _safe_next(target: str) -> str:
