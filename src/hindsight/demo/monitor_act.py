@@ -15,7 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from hindsight.data import profile, save_profile
 from hindsight.demo.monitoring import DAY, recommender_feedback_loop
+from hindsight.drift import drift_report, save_drift_report
 from hindsight.ledger import Ledger
 from hindsight.monitor.alerting import AlertRule
 from hindsight.monitor.checks import ExposureCheck, HoldoutCheck
@@ -39,6 +44,9 @@ class MonitorResult:
     postmortem: str | None = None
     gini_first: float | None = None
     gini_last: float | None = None
+    profile: str | None = None
+    drift_report: str | None = None
+    drifted: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -89,4 +97,25 @@ def run_monitor_demo(
         if d.failure_id:
             result.incident, result.postmortem = d.failure_id, d.postmortem_id
             say(f"  incident {d.failure_id} in the ledger, post-mortem draft {d.postmortem_id}")
+    _store_data(ledger, sc.table, sc.start, sc.days, result, say)
     return result
+
+
+def _store_data(
+    ledger: Ledger, table: pa.Table, start: float, days: int, result: MonitorResult, say: Say
+) -> None:
+    """The first week's profile as the reference, and the last week's drift report against it,
+    stored for the dashboard's Data page."""
+    ts = table.column("ts")
+    columns = ["slice", "prediction", "clicked"]
+    first = table.filter(pc.less(ts, start + 7 * DAY)).select(columns)
+    last = table.filter(pc.greater_equal(ts, start + (days - 7) * DAY)).select(columns)
+    reference = profile(first)
+    result.profile = save_profile(reference, "recommend-live-week1", ledger=ledger)
+    report = drift_report(reference, last)
+    result.drift_report = save_drift_report(report, "recommend-live-last-week", ledger=ledger)
+    result.drifted = report.drifted_columns
+    say(
+        f"  data: the last week against the first, drifted: "
+        f"{', '.join(result.drifted) or 'nothing'} (report {result.drift_report})"
+    )
