@@ -22,7 +22,6 @@ from hindsight.serving import (
     CallableBackend,
     CircuitBreaker,
     MockBackend,
-    ModelOutput,
     PredictionLog,
     RulesBackend,
     Service,
@@ -30,6 +29,7 @@ from hindsight.serving import (
 )
 from hindsight.serving.breaker_events import BreakerEvent, BreakerEventQueue
 from hindsight.store import Store, open_store
+from switch_model import Switch
 
 
 class FlakyStore(Store):
@@ -62,18 +62,6 @@ def store(store_url: str) -> Iterator[FlakyStore]:
         yield s
     finally:
         s.close()
-
-
-class Switch:
-    """A model that fails while ``down`` is set."""
-
-    def __init__(self) -> None:
-        self.down = False
-
-    def __call__(self, inputs: Mapping[str, Any]) -> ModelOutput:
-        if self.down:
-            raise ConnectionError("feature store timed out")
-        return ModelOutput("model-answer", 0.9)
 
 
 def _service(store: Store, breaker: CircuitBreaker, model: Switch, **kw: Any) -> Service:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import html
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,6 +23,7 @@ from hindsight.web import auth
 from hindsight.web.app import create_app
 from hindsight.web.context import PAGE_SIZE
 from hindsight.web.pages_services import BREAKER_EVENTS_SHOWN
+from switch_model import Switch
 from web_helpers import PASSWORD, bearer, login
 
 # 4 good calls, then 4 failures fill the window of 8: half of it failed.
@@ -34,16 +35,6 @@ def server(any_ledger: Ledger) -> Iterator[tuple[Ledger, TestClient]]:
     auth.create_user(any_ledger.store, "vera", role="viewer", password=PASSWORD)
     with TestClient(create_app(any_ledger)) as client:
         yield any_ledger, client
-
-
-class Switch:
-    def __init__(self) -> None:
-        self.down = False
-
-    def __call__(self, inputs: Mapping[str, Any]) -> ModelOutput:
-        if self.down:
-            raise ConnectionError("feature store timed out")
-        return ModelOutput("model-answer", 0.9)
 
 
 def _drive(svc: Service, n: int) -> None:

@@ -31,17 +31,15 @@ record is no longer in the chain (a restart with other tiers, a promoted-away mo
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hindsight._plain import plain
 from hindsight._validation import Interval, validate_params
-from hindsight.errors import StoreError, StoreUnavailable
+from hindsight.serving.batches import BatchQueue
 from hindsight.serving.breaker import BreakerChange, CircuitBreaker
 from hindsight.store.schema import SCHEMA_VERSION
 
@@ -50,11 +48,6 @@ if TYPE_CHECKING:
     from hindsight.store.store import Store
 
 __all__ = ["BreakerEvent", "BreakerEventQueue", "BreakerRecorder"]
-
-logger = logging.getLogger(__name__)
-
-# A failed flush is logged the first time and then once every this many attempts.
-_LOG_EVERY = 60
 
 
 @dataclass(frozen=True)
@@ -87,12 +80,14 @@ class _Sink(Protocol):
     def log_breaker(self, event: BreakerEvent) -> None: ...
 
 
-class BreakerEventQueue:
+class BreakerEventQueue(BatchQueue[BreakerEvent]):
     """Breaker events waiting for the prediction log's writer; written in batches.
 
     Only :meth:`add` runs on the request path. :meth:`flush` is called by the writer
     thread (one at a time, under the log's flush lock).
     """
+
+    what = "circuit-breaker events"
 
     def __init__(self, store: Store, *, max_batch: int = 500, max_queue: int = 10_000) -> None:
         validate_params(
@@ -100,116 +95,22 @@ class BreakerEventQueue:
             {"max_batch": max_batch, "max_queue": max_queue},
             {"max_batch": Interval(int, 1, None), "max_queue": Interval(int, 1, None)},
         )
-        self.store = store
-        self.max_batch = int(max_batch)
-        self.max_queue = int(max_queue)
-        #: Events dropped because the queue was full or closed.
-        self.dropped = 0
-        #: Events the store refused even one by one (logged, then dropped).
-        self.rejected = 0
-        #: Events written so far.
-        self.written = 0
-        self._pending: deque[BreakerEvent] = deque()
-        self._held: list[BreakerEvent] = []
-        self._lock = threading.Lock()
-        self._closed = False
-        self._failures = 0
-
-    def add(self, event: BreakerEvent) -> None:
-        """Queue an event. O(1); never blocks on the database or raises."""
-        with self._lock:
-            if self._closed or len(self._pending) + len(self._held) >= self.max_queue:
-                self.dropped += 1
-                return
-            self._pending.append(event)
+        super().__init__(store, max_batch=max_batch, max_queue=max_queue)
 
     def close(self) -> None:
         """Refuse new events (those queued are still written by :meth:`flush`)."""
-        with self._lock:
-            self._closed = True
-
-    @property
-    def pending(self) -> int:
-        """Events waiting to be written (queued or held for a retry)."""
-        with self._lock:
-            return len(self._pending) + len(self._held)
-
-    def stats(self) -> dict[str, int]:
-        return {
-            "written": self.written,
-            "pending": self.pending,
-            "dropped": self.dropped,
-            "rejected": self.rejected,
-        }
+        self.close_queue()
 
     def flush(self) -> int:
         """Write everything queued now, in order; returns events written. A batch the store
         cannot take is kept for the next flush (the error is logged, not raised)."""
-        written = 0
-        while True:
-            with self._lock:
-                if self._held:
-                    batch, self._held = self._held, []
-                else:
-                    n = min(self.max_batch, len(self._pending))
-                    batch = [self._pending.popleft() for _ in range(n)]
-            if not batch:
-                return written
-            done, keep = self._write(batch)
-            written += done
-            if keep:
-                with self._lock:
-                    self._held = keep
-                return written
+        return self._flush_batches()
 
-    def _write(self, batch: list[BreakerEvent]) -> tuple[int, list[BreakerEvent]]:
-        try:
-            self.store.append_breaker_events([e.to_row() for e in batch])
-        except Exception as exc:
-            if isinstance(exc, StoreError) and not isinstance(exc, StoreUnavailable):
-                return self._write_one_by_one(batch)
-            self._failed(len(batch), exc)
-            return 0, batch
-        self._succeeded(len(batch))
-        return len(batch), []
+    def _append(self, items: list[BreakerEvent]) -> None:
+        self.store.append_breaker_events([e.to_row() for e in items])
 
-    def _write_one_by_one(self, batch: list[BreakerEvent]) -> tuple[int, list[BreakerEvent]]:
-        """The store refused the batch: write events singly to find the refused ones."""
-        written = 0
-        for i, event in enumerate(batch):
-            try:
-                self.store.append_breaker_events([event.to_row()])
-            except Exception as exc:
-                if isinstance(exc, StoreError) and not isinstance(exc, StoreUnavailable):
-                    self.rejected += 1
-                    logger.error(
-                        "Dropped the breaker event of %s/%s (%s -> %s) refused by the store: %s",
-                        event.service, event.tier, event.previous, event.state, exc,
-                    )  # fmt: skip
-                    continue
-                self._succeeded(written)
-                self._failed(len(batch) - i, exc)
-                return written, batch[i:]
-            written += 1
-        self._succeeded(written)
-        return written, []
-
-    def _succeeded(self, n: int) -> None:
-        self.written += n
-        if self._failures and n:
-            logger.info(
-                "Breaker events reach the store again after %d failed flushes.", self._failures
-            )
-            self._failures = 0
-
-    def _failed(self, n: int, exc: Exception) -> None:
-        if self._failures % _LOG_EVERY == 0:
-            logger.error(
-                "Could not write %d circuit-breaker events (%s: %s); kept for a retry. "
-                "%d dropped so far.",
-                n, type(exc).__name__, exc, self.dropped,
-            )  # fmt: skip
-        self._failures += 1
+    def _describe(self, item: BreakerEvent) -> str:
+        return f"the breaker event of {item.service}/{item.tier} ({item.previous} -> {item.state})"
 
 
 class BreakerRecorder:

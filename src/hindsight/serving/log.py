@@ -48,15 +48,15 @@ import logging
 import math
 import threading
 import time
-from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from hindsight._plain import plain
 from hindsight._validation import Interval, validate_params
-from hindsight.errors import ConfigError, StoreError, StoreUnavailable
+from hindsight.errors import ConfigError
 from hindsight.ledger.ids import new_id
+from hindsight.serving.batches import BatchQueue
 from hindsight.serving.breaker_events import BreakerEvent, BreakerEventQueue
 from hindsight.serving.fallback import Answer
 from hindsight.store.schema import SCHEMA_VERSION
@@ -69,8 +69,6 @@ logger = logging.getLogger(__name__)
 #: The arms with a fixed meaning; any other non-empty name is an A/B arm.
 ARMS = ("baseline", "canary", "shadow")
 
-# A failed flush is logged the first time and then once every this many attempts.
-_LOG_EVERY = 60
 
 
 _PLAIN = (str, int, bool, type(None))
@@ -178,7 +176,7 @@ class PredictionRecord:
         }
 
 
-class PredictionLog:
+class PredictionLog(BatchQueue[PredictionRecord]):
     """Batched, background writes of :class:`PredictionRecord` to a store.
 
     ``flush_interval_s``: how often the background thread writes (and so, at most,
@@ -204,25 +202,12 @@ class PredictionLog:
                 "max_queue": Interval(int, 1, None),
             },
         )
-        self.store = store
+        super().__init__(store, max_batch=max_batch, max_queue=max_queue)
         self.flush_interval_s = float(flush_interval_s)
-        self.max_batch = int(max_batch)
-        self.max_queue = int(max_queue)
-        #: Records dropped because the queue was full or the log closed.
-        self.dropped = 0
-        #: Records the database refused even one by one (logged, then dropped).
-        self.rejected = 0
-        #: Records written so far.
-        self.written = 0
         #: Circuit-breaker events waiting for this log's writer, with their own counters.
         self.breakers = BreakerEventQueue(store, max_batch=self.max_batch)
-        self._pending: deque[PredictionRecord] = deque()
-        self._held: list[PredictionRecord] = []  # a batch kept for a retry, written first
-        self._lock = threading.Lock()  # guards the queue; held only for O(1) work
         self._flush_lock = threading.Lock()  # one writer at a time keeps the order
         self._wake = threading.Event()
-        self._closed = False
-        self._failures = 0
         self._thread = threading.Thread(
             target=self._run, name="hindsight-prediction-log", daemon=True
         )
@@ -231,35 +216,16 @@ class PredictionLog:
 
     # -- the request path --------------------------------------------------------------
 
+    what = "predictions"
+
     def log(self, record: PredictionRecord) -> None:
         """Queue a record for the next flush. O(1); never blocks on the database or raises."""
-        with self._lock:
-            if self._closed or len(self._pending) + len(self._held) >= self.max_queue:
-                self.dropped += 1
-                return
-            self._pending.append(record)
-            full = len(self._pending) >= self.max_batch
-        if full:
+        if self.add(record) >= self.max_batch:
             self._wake.set()
 
     def log_breaker(self, event: BreakerEvent) -> None:
         """Queue a circuit breaker's state change for the next flush. O(1); never raises."""
         self.breakers.add(event)
-
-    @property
-    def pending(self) -> int:
-        """Records waiting to be written (queued or held for a retry)."""
-        with self._lock:
-            return len(self._pending) + len(self._held)
-
-    def stats(self) -> dict[str, int]:
-        """Counters for a health endpoint: written, pending, dropped, rejected."""
-        return {
-            "written": self.written,
-            "pending": self.pending,
-            "dropped": self.dropped,
-            "rejected": self.rejected,
-        }
 
     # -- writing -----------------------------------------------------------------------
 
@@ -269,82 +235,15 @@ class PredictionLog:
         A batch the database cannot take is kept for the next flush (the error is
         logged, not raised). Queued breaker events are written first (not counted).
         """
-        written = 0
         with self._flush_lock:
             self.breakers.flush()
-            while True:
-                with self._lock:
-                    if self._held:
-                        batch, self._held = self._held, []
-                    else:
-                        n = min(self.max_batch, len(self._pending))
-                        batch = [self._pending.popleft() for _ in range(n)]
-                if not batch:
-                    return written
-                done, keep = self._write(batch)
-                written += done
-                if keep:
-                    with self._lock:
-                        self._held = keep
-                    return written
+            return self._flush_batches()
 
-    def _write(self, batch: list[PredictionRecord]) -> tuple[int, list[PredictionRecord]]:
-        """Write one batch; returns (records written, records to keep for a retry)."""
-        try:
-            self.store.append_predictions([r.to_row() for r in batch])
-        except Exception as exc:
-            if isinstance(exc, StoreError) and not isinstance(exc, StoreUnavailable):
-                return self._write_one_by_one(batch, exc)
-            self._failed(len(batch), exc)
-            return 0, batch
-        self._succeeded(len(batch))
-        return len(batch), []
+    def _append(self, items: list[PredictionRecord]) -> None:
+        self.store.append_predictions([r.to_row() for r in items])
 
-    def _write_one_by_one(
-        self, batch: list[PredictionRecord], first: Exception
-    ) -> tuple[int, list[PredictionRecord]]:
-        """The database refused the batch: write rows singly to find the refused ones."""
-        logger.warning(
-            "The prediction log's batch of %d was refused (%s); retrying row by row.",
-            len(batch),
-            first,
-        )
-        written = 0
-        for i, rec in enumerate(batch):
-            try:
-                self.store.append_predictions([rec.to_row()])
-            except Exception as exc:
-                if isinstance(exc, StoreError) and not isinstance(exc, StoreUnavailable):
-                    self.rejected += 1
-                    logger.error("Dropped prediction %s refused by the store: %s", rec.id, exc)
-                    continue
-                self._failed(len(batch) - i, exc)
-                return written, batch[i:]
-            written += 1
-        self._succeeded(written)
-        return written, []
-
-    def _succeeded(self, n: int) -> None:
-        self.written += n
-        if self._failures:
-            logger.info(
-                "The prediction log reaches the store again after %d failed flushes.",
-                self._failures,
-            )
-            self._failures = 0
-
-    def _failed(self, n: int, exc: Exception) -> None:
-        if self._failures % _LOG_EVERY == 0:
-            logger.error(
-                "The prediction log could not write %d records (%s: %s); kept for a retry in "
-                "%.3g s. %d dropped so far.",
-                n,
-                type(exc).__name__,
-                exc,
-                self.flush_interval_s,
-                self.dropped,
-            )
-        self._failures += 1
+    def _describe(self, item: PredictionRecord) -> str:
+        return f"prediction {item.id}"
 
     def _run(self) -> None:
         while not self._closed:
