@@ -8,7 +8,7 @@ still waiting (the server did not answer within ``--timeout``); 2 bad input or u
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -16,6 +16,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from hindsight.cli.common import console, print_json, table
 from hindsight.config import Settings
 from hindsight.errors import ConfigError
+
+if TYPE_CHECKING:
+    from hindsight.client import ServerClient
 
 __all__ = ["register", "sync"]
 
@@ -44,6 +47,15 @@ def sync(
         _report(summary, [], 0, settings, json_out)
         return
     client = client_for(settings)
+    try:
+        _send(client, settings, retry=retry, timeout=timeout, json_out=json_out)
+    finally:
+        client.close(0)  # what is still waiting stays in the spool for the next try
+
+
+def _send(
+    client: ServerClient, settings: Settings, *, retry: bool, timeout: float, json_out: bool
+) -> None:
     requeued = client.spool.retry_rejected() if retry else 0
     waiting = client.spool.pending()
     sent_before = client.sent
@@ -51,7 +63,7 @@ def sync(
         client.wake()
         deadline = time.monotonic() + timeout
         with Progress(
-            TextColumn("sending to " + settings.server_url),
+            TextColumn(f"sending to {settings.server_url}"),
             BarColumn(),
             MofNCompleteColumn(),
             console=console,
